@@ -1,0 +1,502 @@
+// Command ticketd is a self-hosted, single-binary stand-in for the Sweeppea
+// API v3 support-ticket endpoints, with its data in one SQLite file.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/mail"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+)
+
+func main() {
+	err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	switch {
+	case err == nil, errors.Is(err, errHelp):
+	case errors.Is(err, errUsage):
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "ticketd:", err)
+		os.Exit(1)
+	}
+}
+
+const usageText = `usage:
+  ticketd [serve] [-addr 127.0.0.1:8080] [-db ticketd.db] [-sync normal|full] [-cors ORIGINS] [-demo]
+  ticketd key create -email EMAIL [-name "Full Name"] [-admin] [-db FILE]
+  ticketd key list   [-db FILE]
+  ticketd key revoke KEY_ID [-db FILE]
+`
+
+var (
+	// errUsage: bad flags or arguments; the error and the usage are on stderr already.
+	errUsage = errors.New("usage")
+	// errHelp: -h asked for the usage, which is on stderr already.
+	errHelp = errors.New("help")
+)
+
+// usageError prints a one-line error and the usage, and returns errUsage.
+func usageError(stderr io.Writer, format string, args ...any) error {
+	fmt.Fprintf(stderr, "ticketd: "+format+"\n", args...)
+	fmt.Fprint(stderr, usageText)
+	return errUsage
+}
+
+// run is the whole program: main only maps its error to an exit status.
+// serve stops when ctx ends or on SIGINT or SIGTERM.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return runServe(ctx, args, getenv, stdout, stderr)
+	}
+	switch args[0] {
+	case "serve":
+		return runServe(ctx, args[1:], getenv, stdout, stderr)
+	case "key":
+		if len(args) < 2 {
+			return usageError(stderr, "key needs a command: create, list or revoke")
+		}
+		switch args[1] {
+		case "create":
+			return runKeyCreate(ctx, args[2:], getenv, stdout, stderr)
+		case "list":
+			return runKeyList(ctx, args[2:], getenv, stdout, stderr)
+		case "revoke":
+			return runKeyRevoke(ctx, args[2:], getenv, stdout, stderr)
+		}
+		return usageError(stderr, "unknown key command %q", args[1])
+	}
+	return usageError(stderr, "unknown command %q", args[0])
+}
+
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usageText) }
+	return fs
+}
+
+// parseFlags parses args; the flag package has already printed any error.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return errHelp
+	case err != nil:
+		return errUsage
+	}
+	return nil
+}
+
+func envOr(getenv func(string) string, name, fallback string) string {
+	if v := getenv(name); v != "" {
+		return v
+	}
+	return fallback
+}
+
+func dbFlag(fs *flag.FlagSet, getenv func(string) string) *string {
+	return fs.String("db", envOr(getenv, "TICKETD_DB", "ticketd.db"), "database `file` (env TICKETD_DB)")
+}
+
+// ---- serve ----
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", stderr)
+	addr := fs.String("addr", envOr(getenv, "TICKETD_ADDR", "127.0.0.1:8080"), "listen address (env TICKETD_ADDR)")
+	dbPath := dbFlag(fs, getenv)
+	syncFlag := fs.String("sync", string(syncNormal), "normal or full")
+	corsFlag := fs.String("cors", "", "comma-separated origins allowed to call the API, or *")
+	demo := fs.Bool("demo", false, "on an empty database, create a demo user, key and tickets")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError(stderr, "unexpected argument %q", fs.Arg(0))
+	}
+	mode := syncMode(*syncFlag)
+	if mode != syncNormal && mode != syncFull {
+		return usageError(stderr, "-sync must be normal or full, not %q", *syncFlag)
+	}
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+
+	st, err := openStore(ctx, *dbPath, storeOptions{sync: mode})
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	if err := announceKeys(ctx, st, *demo, *dbPath, stdout); err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	fmt.Fprintf(stdout, "ticketd listening on http://%s\n", ln.Addr())
+
+	auth := newAuthenticator(st)
+	srv := newHTTPServer(newServer(st, auth, logger, parseCORS(*corsFlag)), logger, defaultLimits)
+	return serveUntilDone(ctx, srv, ln, st, auth, logger)
+}
+
+// announceKeys runs -demo, and tells a user with no keys how to make one.
+func announceKeys(ctx context.Context, st *store, demo bool, dbPath string, stdout io.Writer) error {
+	users, keys, err := st.countUsersAndKeys(ctx)
+	if err != nil {
+		return err
+	}
+	if demo {
+		if users > 0 {
+			fmt.Fprintln(stdout, "-demo: the database already has users; nothing was added")
+		} else {
+			return seedDemo(ctx, st, stdout)
+		}
+	}
+	if keys == 0 {
+		fmt.Fprintf(stdout, "no API keys yet; create one with: ticketd key create -email you@example.com -db %s\n", dbPath)
+	}
+	return nil
+}
+
+// seedDemo creates the demo user, its key and a few tickets, one closed.
+func seedDemo(ctx context.Context, st *store, stdout io.Writer) error {
+	key, hash := newAPIKey()
+	if _, err := st.addKey(ctx, "demo@example.com", "Demo User", false, hash); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	_, demoUser, err := st.userByKeyHash(ctx, hash)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	samples := []newTicket{
+		{"Issue with sweepstakes entry", "Users are unable to submit entries on mobile.", "General", 2},
+		{"Winner export times out", "Exporting the winners list of a large sweepstakes never finishes.", "Exports", 3},
+		{"Typo on the rules page", "The official rules page says 'sweepstake' where it means 'sweepstakes'.", "Website", 1},
+		{"Cannot reset password", "The password reset e-mail never arrives.", "Accounts", 2},
+	}
+	var cases []string
+	for _, nt := range samples {
+		t, err := st.createTicket(ctx, demoUser, nt)
+		if err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		cases = append(cases, t.CaseNumber)
+	}
+	if _, err := st.resolveTicket(ctx, demoUser, cases[len(cases)-1]); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	fmt.Fprintf(stdout, "demo: created user demo@example.com, open tickets %s, closed ticket %s\n",
+		strings.Join(cases[:len(cases)-1], " "), cases[len(cases)-1])
+	fmt.Fprintf(stdout, "demo: API key (shown only now): %s\n", key)
+	return nil
+}
+
+// serverLimits bound what one client may cost the server.
+type serverLimits struct {
+	readHeader, read, write, idle time.Duration
+	maxHeaderBytes                int
+}
+
+var defaultLimits = serverLimits{
+	readHeader:     5 * time.Second,
+	read:           30 * time.Second,
+	write:          30 * time.Second,
+	idle:           120 * time.Second,
+	maxHeaderBytes: 64 << 10,
+}
+
+func newHTTPServer(h http.Handler, logger *slog.Logger, limits serverLimits) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: limits.readHeader,
+		ReadTimeout:       limits.read,
+		WriteTimeout:      limits.write,
+		IdleTimeout:       limits.idle,
+		MaxHeaderBytes:    limits.maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// usageFlushInterval keeps "key list"'s last-used column within a minute.
+const usageFlushInterval = 30 * time.Second
+
+// serveUntilDone serves on ln until ctx ends, then stops accepting, lets the
+// requests in flight finish, and records key use; the caller closes the store.
+func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, st *store, auth *authenticator, logger *slog.Logger) error {
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	flush := time.NewTicker(usageFlushInterval)
+	defer flush.Stop()
+	for {
+		select {
+		case err := <-served:
+			return fmt.Errorf("serve: %w", err)
+		case <-flush.C:
+			if err := auth.flushUsage(ctx); err != nil {
+				logger.Error("record key use", "err", err)
+			}
+		case <-ctx.Done():
+			logger.Info("shutting down")
+			shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			err := srv.Shutdown(shutdownCtx)
+			<-served
+			return errors.Join(err, auth.flushUsage(shutdownCtx))
+		}
+	}
+}
+
+// newServer builds the whole HTTP API: every route, and the answers for
+// unknown paths, wrong methods and panics.
+func newServer(st *store, auth *authenticator, logger *slog.Logger, cors corsPolicy) http.Handler {
+	a := &api{store: st, auth: auth, log: logger}
+	router := httprouter.New()
+	// An API answers; it does not redirect.
+	router.RedirectTrailingSlash = false
+	router.RedirectFixedPath = false
+	router.HandleOPTIONS = false
+	router.HandleMethodNotAllowed = true
+
+	router.POST("/tickets/update", a.endpoint(plainErrors, readBody, a.handleTicketUpdate))
+	router.POST("/tickets/create", a.endpoint(codedErrors, readBody, a.handleTicketCreate))
+	router.POST("/tickets/fetchSingleTicket", a.endpoint(codedErrors, readBody, a.handleTicketFetch))
+	router.POST("/tickets/resolve", a.endpoint(codedErrors, readBody, a.handleTicketResolve))
+	router.POST("/support/tickets/:id/close", a.endpoint(codedErrors, ignoreBody, a.handleSupportTicketClose))
+	router.GET("/healthz", a.handleHealth)
+
+	router.NotFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, logger, codedErrors, errRouteNotFound)
+	})
+	router.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// httprouter adds OPTIONS to Allow, but no route here serves it.
+		w.Header().Set("Allow", withoutOptions(w.Header().Get("Allow")))
+		writeError(w, r, logger, codedErrors, errNotAllowed)
+	})
+	router.PanicHandler = func(w http.ResponseWriter, r *http.Request, v any) {
+		if v == http.ErrAbortHandler {
+			panic(v)
+		}
+		style := codedErrors
+		if r.URL.Path == "/tickets/update" {
+			style = plainErrors
+		}
+		writeError(w, r, logger, style, fmt.Errorf("panic: %v\n%s", v, debug.Stack()))
+	}
+	return logRequests(logger, cors.wrap(router, router))
+}
+
+func withoutOptions(allow string) string {
+	var methods []string
+	for m := range strings.SplitSeq(allow, ", ") {
+		if m != http.MethodOptions {
+			methods = append(methods, m)
+		}
+	}
+	return strings.Join(methods, ", ")
+}
+
+// corsPolicy is the set of browser origins allowed to call the API.
+type corsPolicy struct {
+	anyOrigin bool
+	origins   map[string]bool
+}
+
+// parseCORS reads the -cors flag: comma-separated origins, or "*".
+func parseCORS(flagValue string) corsPolicy {
+	p := corsPolicy{origins: map[string]bool{}}
+	for o := range strings.SplitSeq(flagValue, ",") {
+		switch o = strings.TrimSpace(o); o {
+		case "":
+		case "*":
+			p.anyOrigin = true
+		default:
+			p.origins[o] = true
+		}
+	}
+	return p
+}
+
+func (p corsPolicy) allows(origin string) bool {
+	return origin != "" && (p.anyOrigin || p.origins[origin])
+}
+
+// wrap lets allowed origins read every answer, and answers their preflight
+// requests for the API's POST routes.
+func (p corsPolicy) wrap(next http.Handler, router *httprouter.Router) http.Handler {
+	if !p.anyOrigin && len(p.origins) == 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if !p.allows(origin) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Add("Vary", "Origin")
+		if handle, _, _ := router.Lookup(http.MethodPost, r.URL.Path); r.Method == http.MethodOptions && handle != nil {
+			h.Set("Access-Control-Allow-Methods", "POST")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+			h.Set("Access-Control-Max-Age", "600")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// statusRecorder remembers the status a handler answered with.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// logRequests logs one line per request. It never logs headers, so no
+// Authorization header reaches the log.
+func logRequests(logger *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		logger.Info("request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+			"duration", time.Since(start))
+	})
+}
+
+// ---- key create | list | revoke ----
+
+func runKeyCreate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("key create", stderr)
+	email := fs.String("email", "", "the user's e-mail address (required)")
+	name := fs.String("name", "", "the user's full name (default: the e-mail address)")
+	admin := fs.Bool("admin", false, "make a new user an administrator")
+	dbPath := dbFlag(fs, getenv)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError(stderr, "unexpected argument %q", fs.Arg(0))
+	}
+	address := strings.TrimSpace(*email)
+	if address == "" {
+		return usageError(stderr, "key create needs -email")
+	}
+	if parsed, err := mail.ParseAddress(address); err != nil || parsed.Address != address {
+		return usageError(stderr, "-email %q is not an e-mail address", address)
+	}
+
+	st, err := openStore(ctx, *dbPath, storeOptions{})
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	key, hash := newAPIKey()
+	if _, err := st.addKey(ctx, address, strings.TrimSpace(*name), *admin, hash); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, key)
+	return nil
+}
+
+func runKeyList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("key list", stderr)
+	dbPath := dbFlag(fs, getenv)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError(stderr, "unexpected argument %q", fs.Arg(0))
+	}
+	st, err := openStore(ctx, *dbPath, storeOptions{})
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	keys, err := st.listKeys(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tEMAIL\tCREATED\tLAST USED\tREVOKED")
+	for _, k := range keys {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", k.ID, k.Email, apiTime(k.Created), orDash(k.LastUsed), orDash(k.Revoked))
+	}
+	return tw.Flush()
+}
+
+func orDash(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return apiTime(*t)
+}
+
+func runKeyRevoke(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("key revoke", stderr)
+	dbPath := dbFlag(fs, getenv)
+	// Flags may stand before or after KEY_ID.
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return usageError(stderr, "key revoke needs KEY_ID (see ticketd key list)")
+	}
+	keyID := fs.Arg(0)
+	if err := parseFlags(fs, fs.Args()[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError(stderr, "unexpected argument %q", fs.Arg(0))
+	}
+
+	st, err := openStore(ctx, *dbPath, storeOptions{})
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	id, err := strconv.ParseInt(keyID, 10, 64)
+	if err == nil {
+		err = st.revokeKey(ctx, id)
+	}
+	if err != nil {
+		if errors.Is(err, errNotFound) || errors.Is(err, strconv.ErrSyntax) || errors.Is(err, strconv.ErrRange) {
+			return fmt.Errorf("no key with id %q", keyID)
+		}
+		return err
+	}
+	fmt.Fprintf(stdout, "key %d revoked\n", id)
+	return nil
+}

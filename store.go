@@ -1,0 +1,644 @@
+package main
+
+import (
+	"context"
+	crand "crypto/rand"
+	"database/sql"
+	_ "embed"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite"
+)
+
+//go:embed schema.sql
+var schemaSQL string
+
+// Sentinel errors of the store. Handlers map them to each endpoint's answer.
+var (
+	errNotFound  = errors.New("not found")
+	errForbidden = errors.New("owned by another user")
+	errClosed    = errors.New("ticket is closed")
+)
+
+// migrations[i] brings a database from schema version i to i+1. PRAGMA
+// user_version records how many have run, so a newer ticketd upgrades an
+// older file in place. Append steps; never edit one that has shipped.
+var migrations = []func(ctx context.Context, tx *sql.Tx) error{
+	func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, schemaSQL)
+		return err
+	},
+}
+
+// syncMode is how hard a commit waits for the disk.
+type syncMode string
+
+const (
+	syncNormal syncMode = "normal" // WAL + synchronous=NORMAL: survives a process crash
+	syncFull   syncMode = "full"   // WAL + synchronous=FULL: also survives a power cut
+)
+
+// store is ticketd's SQLite database: one writer connection, so writes never
+// meet "database is locked" from inside the process, and a pool of read-only
+// connections that WAL lets run beside it.
+type store struct {
+	writer *sql.DB
+	reader *sql.DB
+	now    func() time.Time
+
+	mu  sync.Mutex // guards rng
+	rng *rand.Rand // case numbers and user tokens: unique and unguessable enough, not secret
+}
+
+// storeOptions configures openStore. Zero values give the defaults.
+type storeOptions struct {
+	sync syncMode
+	now  func() time.Time // the clock; tests pin it
+	seed *[32]byte        // seeds case numbers and user tokens; tests pin it
+}
+
+// openStore opens (creating it, mode 0600, when missing) the database at
+// path and brings its schema up to date.
+func openStore(ctx context.Context, path string, opts storeOptions) (*store, error) {
+	if opts.sync == "" {
+		opts.sync = syncNormal
+	}
+	if opts.sync != syncNormal && opts.sync != syncFull {
+		return nil, fmt.Errorf("open store: unknown sync mode %q", opts.sync)
+	}
+	if opts.now == nil {
+		opts.now = time.Now
+	}
+	var seed [32]byte
+	if opts.seed != nil {
+		seed = *opts.seed
+	} else {
+		seed = randomSeed()
+	}
+
+	// SQLite would create the file with the process umask; create it first so
+	// that only its owner can read it. The -wal and -shm files take its mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	f.Close()
+
+	// busy_timeout comes first so that the pragmas after it wait out another
+	// process (a "ticketd key" command) instead of failing.
+	common := "?_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)"
+	writer, err := sql.Open("sqlite", path+common+
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous("+string(opts.sync)+")&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	writer.SetMaxOpenConns(1)
+	writer.SetMaxIdleConns(1)
+	writer.SetConnMaxLifetime(0)
+	writer.SetConnMaxIdleTime(0)
+
+	s := &store{writer: writer, now: opts.now, rng: rand.New(rand.NewChaCha8(seed))}
+	if err := s.migrate(ctx); err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+
+	reader, err := sql.Open("sqlite", path+common+"&_pragma=query_only(1)")
+	if err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	reader.SetMaxOpenConns(8)
+	reader.SetMaxIdleConns(8)
+	reader.SetConnMaxIdleTime(0)
+	s.reader = reader
+	return s, nil
+}
+
+// close closes both pools. The last connection to close checkpoints the WAL
+// into the database file.
+func (s *store) close() error {
+	return errors.Join(s.reader.Close(), s.writer.Close())
+}
+
+// migrate runs every migration step the file has not yet had, each in its
+// own transaction together with the user_version that records it.
+func (s *store) migrate(ctx context.Context) error {
+	for {
+		done, err := s.migrateStep(ctx)
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+func (s *store) migrateStep(ctx context.Context) (done bool, err error) {
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("migrate: %w", err)
+	}
+	defer tx.Rollback()
+	var version int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return false, fmt.Errorf("migrate: read schema version: %w", err)
+	}
+	switch {
+	case version == len(migrations):
+		return true, nil
+	case version > len(migrations):
+		return false, fmt.Errorf("migrate: database schema version %d is newer than this ticketd (%d)", version, len(migrations))
+	}
+	if err := migrations[version](ctx, tx); err != nil {
+		return false, fmt.Errorf("migrate to version %d: %w", version+1, err)
+	}
+	// PRAGMA takes no parameters; version is an int, not input.
+	if _, err := tx.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(version+1)); err != nil {
+		return false, fmt.Errorf("migrate to version %d: %w", version+1, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("migrate to version %d: %w", version+1, err)
+	}
+	return false, nil
+}
+
+// write runs fn in one immediate transaction on the writer connection and
+// commits it when fn returns nil. Every change of the store goes through it.
+func (s *store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// ping reports whether the database answers a query.
+func (s *store) ping(ctx context.Context) error {
+	var n int
+	return s.reader.QueryRowContext(ctx, "SELECT count(*) FROM users WHERE id = 0").Scan(&n)
+}
+
+func (s *store) millis() int64 { return s.now().UnixMilli() }
+
+// randomHex returns n random bytes from the store's generator, hex-encoded.
+func (s *store) randomHex(n int) string {
+	const digits = "0123456789abcdef"
+	b := make([]byte, 2*n)
+	s.mu.Lock()
+	for i := range n {
+		v := byte(s.rng.Uint32())
+		b[2*i], b[2*i+1] = digits[v>>4], digits[v&15]
+	}
+	s.mu.Unlock()
+	return string(b)
+}
+
+func (s *store) randomCaseNumber() string {
+	s.mu.Lock()
+	n := 1_000_000 + s.rng.IntN(9_000_000)
+	s.mu.Unlock()
+	return strconv.Itoa(n)
+}
+
+// randomSeed returns 32 bytes from the operating system's generator.
+func randomSeed() [32]byte {
+	var seed [32]byte
+	crand.Read(seed[:])
+	return seed
+}
+
+// ---- users and API keys ----
+
+// user is an account: the owner of tickets and API keys.
+type user struct {
+	ID       int64
+	Token    string // public id (UserToken); never a key
+	Email    string
+	FullName string
+	Admin    bool
+}
+
+// apiKeyInfo is what "key list" shows of a key: never the key or its hash.
+type apiKeyInfo struct {
+	ID       int64
+	Email    string
+	Created  time.Time
+	LastUsed *time.Time
+	Revoked  *time.Time
+}
+
+// addKey stores the hash of a new key for the user with this email,
+// creating the user when the email is new (fullName, or the email when
+// blank, and admin apply only then). It returns the key's id.
+func (s *store) addKey(ctx context.Context, email, fullName string, admin bool, hash []byte) (int64, error) {
+	if fullName == "" {
+		fullName = email
+	}
+	var keyID int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		userID, err := s.ensureUser(ctx, tx, email, fullName, admin)
+		if err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx,
+			"INSERT INTO api_keys (user_id, hash, created_at) VALUES (?, ?, ?) RETURNING id",
+			userID, hash, s.millis()).Scan(&keyID)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("add key for %s: %w", email, err)
+	}
+	return keyID, nil
+}
+
+// ensureUser returns the id of the user with this email, creating it first
+// when there is none.
+func (s *store) ensureUser(ctx context.Context, tx *sql.Tx, email, fullName string, admin bool) (int64, error) {
+	var id int64
+	err := tx.QueryRowContext(ctx, "SELECT id FROM users WHERE email = ?", email).Scan(&id)
+	if err == nil || !errors.Is(err, sql.ErrNoRows) {
+		return id, err
+	}
+	err = tx.QueryRowContext(ctx,
+		"INSERT INTO users (token, email, full_name, admin, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+		s.randomHex(12), email, fullName, admin, s.millis()).Scan(&id)
+	return id, err
+}
+
+// listKeys returns every key, oldest first.
+func (s *store) listKeys(ctx context.Context) ([]apiKeyInfo, error) {
+	rows, err := s.reader.QueryContext(ctx, `
+		SELECT k.id, u.email, k.created_at, k.last_used_at, k.revoked_at
+		FROM api_keys k JOIN users u ON u.id = k.user_id
+		ORDER BY k.id`)
+	if err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	defer rows.Close()
+	var keys []apiKeyInfo
+	for rows.Next() {
+		var k apiKeyInfo
+		var created int64
+		var lastUsed, revoked sql.NullInt64
+		if err := rows.Scan(&k.ID, &k.Email, &created, &lastUsed, &revoked); err != nil {
+			return nil, fmt.Errorf("list keys: %w", err)
+		}
+		k.Created = time.UnixMilli(created).UTC()
+		k.LastUsed = optionalTime(lastUsed)
+		k.Revoked = optionalTime(revoked)
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	return keys, nil
+}
+
+// revokeKey revokes the key with this id. It returns errNotFound when there
+// is no such key; revoking a revoked key succeeds and keeps the first time.
+func (s *store) revokeKey(ctx context.Context, id int64) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx,
+			"UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?", s.millis(), id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return firstErr(err, errNotFound)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("revoke key %d: %w", id, err)
+	}
+	return nil
+}
+
+// userByKeyHash returns the key's id and its user when the key exists and is
+// not revoked, else errNotFound. It reads committed state on every call, so a
+// revocation by any process counts from the next request.
+func (s *store) userByKeyHash(ctx context.Context, hash []byte) (int64, user, error) {
+	var keyID int64
+	var u user
+	err := s.reader.QueryRowContext(ctx, `
+		SELECT k.id, u.id, u.token, u.email, u.full_name, u.admin
+		FROM api_keys k JOIN users u ON u.id = k.user_id
+		WHERE k.hash = ? AND k.revoked_at IS NULL`, hash).
+		Scan(&keyID, &u.ID, &u.Token, &u.Email, &u.FullName, &u.Admin)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, user{}, errNotFound
+	}
+	if err != nil {
+		return 0, user{}, fmt.Errorf("look up key: %w", err)
+	}
+	return keyID, u, nil
+}
+
+// touchKeys records when keys were last used (key id to Unix milliseconds).
+func (s *store) touchKeys(ctx context.Context, lastUsed map[int64]int64) error {
+	if len(lastUsed) == 0 {
+		return nil
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		for id, ms := range lastUsed {
+			if _, err := tx.ExecContext(ctx,
+				"UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?", ms, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record key use: %w", err)
+	}
+	return nil
+}
+
+// countUsersAndKeys returns how many users and how many usable keys exist.
+func (s *store) countUsersAndKeys(ctx context.Context) (users, keys int, err error) {
+	err = s.reader.QueryRowContext(ctx, `
+		SELECT (SELECT count(*) FROM users),
+		       (SELECT count(*) FROM api_keys WHERE revoked_at IS NULL)`).Scan(&users, &keys)
+	if err != nil {
+		return 0, 0, fmt.Errorf("count users and keys: %w", err)
+	}
+	return users, keys, nil
+}
+
+// ---- tickets ----
+
+// ticket is a ticket's own fields, without its notes and statistics.
+type ticket struct {
+	ID               int64
+	CaseNumber       string
+	Subject          string
+	Description      string
+	Priority         int
+	ResourceAffected string
+	Open             bool
+	Created          time.Time
+	Closed           *time.Time
+	ClosedBy         *string
+	Views            int64
+}
+
+// ticketEntry is a note or a statistics entry.
+type ticketEntry struct {
+	ID        int64
+	Date      time.Time
+	Text      string // the note, or the statistics action
+	UserToken string // statistics only
+}
+
+// ticketDetail is a ticket with its owner, notes and statistics, oldest first.
+type ticketDetail struct {
+	ticket
+	Owner      user
+	Notes      []ticketEntry
+	Statistics []ticketEntry
+}
+
+// newTicket is what creating a ticket takes.
+type newTicket struct {
+	Subject, Description, ResourceAffected string
+	Priority                               int
+}
+
+// ticketChange is an update: nil fields are left as they are.
+type ticketChange struct {
+	Subject, Description, Note *string
+}
+
+// createTicket creates an open ticket owned by owner, with a fresh case
+// number, its "Ticket created via API" note and its "create" statistic.
+func (s *store) createTicket(ctx context.Context, owner user, nt newTicket) (ticket, error) {
+	var t ticket
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		caseNumber, err := s.issueCaseNumber(ctx, tx)
+		if err != nil {
+			return err
+		}
+		now := s.millis()
+		var created int64
+		err = tx.QueryRowContext(ctx, `
+			INSERT INTO tickets (case_number, owner, subject, description, priority, resource_affected, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)
+			RETURNING id, case_number, subject, description, priority, resource_affected, open, created_at`,
+			caseNumber, owner.ID, nt.Subject, nt.Description, nt.Priority, nt.ResourceAffected, now).
+			Scan(&t.ID, &t.CaseNumber, &t.Subject, &t.Description, &t.Priority, &t.ResourceAffected, &t.Open, &created)
+		if err != nil {
+			return err
+		}
+		t.Created = time.UnixMilli(created).UTC()
+		return s.record(ctx, tx, t.ID, owner.ID, now, "create", "Ticket created via API")
+	})
+	if err != nil {
+		return ticket{}, fmt.Errorf("create ticket: %w", err)
+	}
+	return t, nil
+}
+
+// issueCaseNumber draws random case numbers until one has never been issued.
+func (s *store) issueCaseNumber(ctx context.Context, tx *sql.Tx) (string, error) {
+	// 9,000,000 numbers: even with most of them taken, a hundred draws miss
+	// only when the space is all but exhausted.
+	for range 100 {
+		n := s.randomCaseNumber()
+		res, err := tx.ExecContext(ctx, "INSERT INTO case_numbers (case_number) VALUES (?) ON CONFLICT DO NOTHING", n)
+		if err != nil {
+			return "", err
+		}
+		if added, err := res.RowsAffected(); err != nil || added == 1 {
+			return n, err
+		}
+	}
+	return "", errors.New("issue case number: no free case number found")
+}
+
+// record writes a statistics entry, and a note when note is not empty.
+func (s *store) record(ctx context.Context, tx *sql.Tx, ticketID, userID, now int64, action, note string) error {
+	if _, err := tx.ExecContext(ctx,
+		"INSERT INTO statistics (ticket_id, created_at, user_id, action) VALUES (?, ?, ?, ?)",
+		ticketID, now, userID, action); err != nil {
+		return err
+	}
+	if note == "" {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx,
+		"INSERT INTO notes (ticket_id, created_at, body) VALUES (?, ?, ?)", ticketID, now, note)
+	return err
+}
+
+// updateTicket applies ch to the caller's open ticket and records an
+// "update" statistic (and ch.Note) in the same transaction. It returns
+// errNotFound, errForbidden (another user's ticket) or errClosed (the
+// caller's, but closed), in that precedence.
+func (s *store) updateTicket(ctx context.Context, caller user, caseNumber string, ch ticketChange) (ticket, error) {
+	var t ticket
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		// The WHERE clause is the whole rule: only the owner, only while open.
+		err := tx.QueryRowContext(ctx, `
+			UPDATE tickets SET subject = coalesce(?, subject), description = coalesce(?, description)
+			WHERE case_number = ? AND owner = ? AND open
+			RETURNING id, case_number, subject, description, priority, open`,
+			ch.Subject, ch.Description, caseNumber, caller.ID).
+			Scan(&t.ID, &t.CaseNumber, &t.Subject, &t.Description, &t.Priority, &t.Open)
+		if errors.Is(err, sql.ErrNoRows) {
+			return explainMiss(ctx, tx, caseNumber, caller.ID)
+		}
+		if err != nil {
+			return err
+		}
+		note := ""
+		if ch.Note != nil {
+			note = *ch.Note
+		}
+		return s.record(ctx, tx, t.ID, caller.ID, s.millis(), "update", note)
+	})
+	if err != nil {
+		return ticket{}, fmt.Errorf("update ticket %s: %w", caseNumber, err)
+	}
+	return t, nil
+}
+
+// explainMiss says why a conditional statement matched no row: errNotFound,
+// errForbidden or errClosed. It runs inside the same transaction, so the
+// answer describes the state the statement saw; it never decides anything.
+func explainMiss(ctx context.Context, tx *sql.Tx, caseNumber string, callerID int64) error {
+	var owner int64
+	var open bool
+	err := tx.QueryRowContext(ctx, "SELECT owner, open FROM tickets WHERE case_number = ?", caseNumber).Scan(&owner, &open)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return errNotFound
+	case err != nil:
+		return err
+	case owner != callerID:
+		return errForbidden
+	case !open:
+		return errClosed
+	}
+	return fmt.Errorf("ticket %s matched no row but is open and owned by the caller", caseNumber)
+}
+
+// resolveTicket closes the caller's open ticket, with its "Ticket resolved
+// via API" note and "resolve" statistic. It returns errNotFound when the
+// ticket does not exist, is another user's, or is already closed.
+func (s *store) resolveTicket(ctx context.Context, caller user, caseNumber string) (ticket, error) {
+	var t ticket
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		now := s.millis()
+		var closed int64
+		var closedBy string
+		err := tx.QueryRowContext(ctx, `
+			UPDATE tickets SET open = 0, closed_at = ?, closed_by = ?
+			WHERE case_number = ? AND owner = ? AND open
+			RETURNING id, case_number, subject, closed_at, closed_by`,
+			now, caller.FullName, caseNumber, caller.ID).
+			Scan(&t.ID, &t.CaseNumber, &t.Subject, &closed, &closedBy)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errNotFound
+		}
+		if err != nil {
+			return err
+		}
+		closedAt := time.UnixMilli(closed).UTC()
+		t.Closed, t.ClosedBy = &closedAt, &closedBy
+		return s.record(ctx, tx, t.ID, caller.ID, now, "resolve", "Ticket resolved via API")
+	})
+	if err != nil {
+		return ticket{}, fmt.Errorf("resolve ticket %s: %w", caseNumber, err)
+	}
+	return t, nil
+}
+
+// fetchTicket returns the caller's ticket with its notes and statistics,
+// counting this fetch in its views. It returns errNotFound when the ticket
+// does not exist or is another user's.
+func (s *store) fetchTicket(ctx context.Context, caller user, caseNumber string) (ticketDetail, error) {
+	d := ticketDetail{Owner: caller}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		t := &d.ticket
+		var created int64
+		var closed sql.NullInt64
+		var closedBy sql.NullString
+		err := tx.QueryRowContext(ctx, `
+			UPDATE tickets SET views = views + 1
+			WHERE case_number = ? AND owner = ?
+			RETURNING id, case_number, subject, description, priority, resource_affected, open,
+			          created_at, closed_at, closed_by, views`,
+			caseNumber, caller.ID).
+			Scan(&t.ID, &t.CaseNumber, &t.Subject, &t.Description, &t.Priority, &t.ResourceAffected, &t.Open,
+				&created, &closed, &closedBy, &t.Views)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errNotFound
+		}
+		if err != nil {
+			return err
+		}
+		t.Created = time.UnixMilli(created).UTC()
+		t.Closed = optionalTime(closed)
+		if closedBy.Valid {
+			t.ClosedBy = &closedBy.String
+		}
+		if d.Notes, err = queryEntries(ctx, tx,
+			"SELECT id, created_at, body, '' FROM notes WHERE ticket_id = ? ORDER BY id", t.ID); err != nil {
+			return err
+		}
+		d.Statistics, err = queryEntries(ctx, tx, `
+			SELECT s.id, s.created_at, s.action, u.token
+			FROM statistics s JOIN users u ON u.id = s.user_id
+			WHERE s.ticket_id = ? ORDER BY s.id`, t.ID)
+		return err
+	})
+	if err != nil {
+		return ticketDetail{}, fmt.Errorf("fetch ticket %s: %w", caseNumber, err)
+	}
+	return d, nil
+}
+
+func queryEntries(ctx context.Context, tx *sql.Tx, query string, ticketID int64) ([]ticketEntry, error) {
+	rows, err := tx.QueryContext(ctx, query, ticketID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	entries := []ticketEntry{}
+	for rows.Next() {
+		var e ticketEntry
+		var ms int64
+		if err := rows.Scan(&e.ID, &ms, &e.Text, &e.UserToken); err != nil {
+			return nil, err
+		}
+		e.Date = time.UnixMilli(ms).UTC()
+		entries = append(entries, e)
+	}
+	return entries, rows.Err()
+}
+
+func optionalTime(ms sql.NullInt64) *time.Time {
+	if !ms.Valid {
+		return nil
+	}
+	t := time.UnixMilli(ms.Int64).UTC()
+	return &t
+}
+
+// firstErr returns the first non-nil error.
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

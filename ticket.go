@@ -1,0 +1,703 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/julienschmidt/httprouter"
+)
+
+// ---- errors and their answers ----
+
+// errorStyle is how an endpoint shapes its error answers.
+type errorStyle int
+
+const (
+	// plainErrors: /tickets/update, as the seed shows it: no "Code", and a
+	// fault answers "Internal server error: <ref>".
+	plainErrors errorStyle = iota
+	// codedErrors: every other endpoint: "Code" repeats the status.
+	codedErrors
+)
+
+// apiError is an answer the contract lists: a status and its message.
+type apiError struct {
+	status  int
+	message string
+}
+
+func (e *apiError) Error() string { return e.message }
+
+func badRequest(message string) error { return &apiError{http.StatusBadRequest, message} }
+
+var (
+	errInvalidJSON   = badRequest("Invalid JSON body")
+	errBodyTooLarge  = &apiError{http.StatusRequestEntityTooLarge, "Request body too large"}
+	errRouteNotFound = &apiError{http.StatusNotFound, "Not Found"}
+	errNotAllowed    = &apiError{http.StatusMethodNotAllowed, "Method Not Allowed"}
+)
+
+type errorBody struct {
+	Response bool   `json:"Response"`
+	Message  string `json:"Message"`
+	Code     int    `json:"Code,omitempty"`
+}
+
+// writeError is the one place that turns an error into an HTTP answer.
+// Anything that is not an answer the contract lists is a fault: a 500 whose
+// body carries only a reference, logged beside the real error.
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, style errorStyle, err error) {
+	var status int
+	var message string
+	var ae *apiError
+	switch {
+	case errors.As(err, &ae):
+		status, message = ae.status, ae.message
+	case errors.Is(err, errMissingToken):
+		status, message = http.StatusUnauthorized, "Invalid or Missing Bearer Token"
+		if style == plainErrors {
+			message = "Unauthorized: Missing token"
+		}
+	case errors.Is(err, errInvalidToken):
+		status, message = http.StatusForbidden, "Invalid API Token"
+		if style == plainErrors {
+			status, message = http.StatusUnauthorized, "Unauthorized: Invalid token"
+		}
+	default:
+		ref := newErrorRef()
+		log.Error("internal error", "ref", ref, "method", r.Method, "path", r.URL.Path, "err", err)
+		status, message = http.StatusInternalServerError, "Internal Server Error"
+		if style == plainErrors {
+			message = "Internal server error: " + ref
+		}
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+	}
+	body := errorBody{Message: message}
+	if style == codedErrors {
+		body.Code = status
+	}
+	writeJSON(w, status, body)
+}
+
+// newErrorRef returns an opaque id that ties a 500 answer to its log line.
+func newErrorRef() string {
+	var b [8]byte
+	crand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// writeJSON writes v as the whole body, without HTML escaping or a trailing
+// newline, as the API this server stands in for does.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		// Only a programming error gets here: every body is a plain struct.
+		panic(fmt.Sprintf("encode %T: %v", v, err))
+	}
+	body := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// ---- request bodies ----
+
+// maxBodyBytes bounds a request body.
+const maxBodyBytes = 1 << 20
+
+// fields is a request body's top-level object, keyed by lower-cased name so
+// that names match case-insensitively. Of two keys that match, the later wins.
+type fields map[string]json.RawMessage
+
+// readFields reads the request body as a JSON object. An empty body is {}.
+func readFields(r *http.Request) (fields, error) {
+	if r.ContentLength > maxBodyBytes {
+		return nil, errBodyTooLarge
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+	if err != nil {
+		// The client stopped sending; whatever is answered, it is not a fault here.
+		return nil, errInvalidJSON
+	}
+	if len(body) > maxBodyBytes {
+		return nil, errBodyTooLarge
+	}
+	return decodeFields(body)
+}
+
+// decodeFields parses body, which must be one JSON object and nothing else.
+func decodeFields(body []byte) (fields, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return fields{}, nil
+	}
+	// encoding/json would quietly turn invalid UTF-8 into U+FFFD.
+	if !utf8.Valid(body) {
+		return nil, errInvalidJSON
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, errInvalidJSON
+	}
+	f := fields{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, errInvalidJSON
+		}
+		name, _ := tok.(string)
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return nil, errInvalidJSON
+		}
+		f[strings.ToLower(name)] = value
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return nil, errInvalidJSON
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errInvalidJSON
+	}
+	return f, nil
+}
+
+// fieldState is what a request carries in one field.
+type fieldState int
+
+const (
+	fieldAbsent    fieldState = iota // missing, or null
+	fieldWrongType                   // present, but not of the field's type
+	fieldBlank                       // a string of only white space
+	fieldValid
+)
+
+// raw returns the field's value, or nil when it is absent or null.
+func (f fields) raw(name string) json.RawMessage {
+	v := f[strings.ToLower(name)]
+	if len(v) == 0 || string(v) == "null" {
+		return nil
+	}
+	return v
+}
+
+// text reads a string field, trimmed of leading and trailing white space.
+func (f fields) text(name string) (string, fieldState) {
+	v := f.raw(name)
+	if v == nil {
+		return "", fieldAbsent
+	}
+	var s string
+	if v[0] != '"' || json.Unmarshal(v, &s) != nil {
+		return "", fieldWrongType
+	}
+	if s = strings.TrimSpace(s); s == "" {
+		return "", fieldBlank
+	}
+	return s, fieldValid
+}
+
+// number reads a number field that must have a whole value (2, 2.0, 2e0).
+func (f fields) number(name string) (float64, fieldState) {
+	v := f.raw(name)
+	if v == nil {
+		return 0, fieldAbsent
+	}
+	if v[0] != '-' && (v[0] < '0' || v[0] > '9') {
+		return 0, fieldWrongType
+	}
+	n, err := strconv.ParseFloat(string(v), 64)
+	if err != nil || n != math.Trunc(n) {
+		return 0, fieldWrongType
+	}
+	return n, fieldValid
+}
+
+// caseNumber reads a case number field: a string, or an integer read as
+// its decimal digits.
+func (f fields) caseNumber(name string) (string, fieldState) {
+	if n, state := f.number(name); state == fieldValid {
+		return strconv.FormatFloat(n, 'f', -1, 64), fieldValid
+	}
+	return f.text(name)
+}
+
+// possibleCaseNumber reports whether s could name a ticket: 7 characters of
+// A-Z and 0-9. Anything else is not found without asking the database.
+func possibleCaseNumber(s string) bool {
+	if len(s) != 7 {
+		return false
+	}
+	for i := range len(s) {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'A' || c > 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// checkText applies the rules every present text field shares: it must be
+// a string, not blank, and at most max characters.
+func checkText(name, value string, state fieldState, max int) error {
+	switch {
+	case state == fieldWrongType:
+		return badRequest(name + " must be a string")
+	case state == fieldBlank:
+		return badRequest(name + " cannot be empty")
+	case utf8.RuneCountInString(value) > max:
+		return badRequest(fmt.Sprintf("%s must be at most %d characters", name, max))
+	}
+	return nil
+}
+
+// Lengths in characters (code points).
+const (
+	maxTitle            = 200
+	maxDescription      = 20_000
+	maxNote             = 20_000
+	maxResourceAffected = 50
+)
+
+func apiTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+func optionalAPITime(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	s := apiTime(*t)
+	return &s
+}
+
+// ---- endpoints ----
+
+// api holds what the ticket endpoints need.
+type api struct {
+	store *store
+	auth  *authenticator
+	log   *slog.Logger
+}
+
+// request is an authenticated request's body and path parameters.
+type request struct {
+	fields fields
+	params httprouter.Params
+}
+
+// apiHandler answers an authenticated request with a status and a body, or
+// an error for writeError.
+type apiHandler func(ctx context.Context, caller user, req request) (int, any, error)
+
+// bodyUse says whether an endpoint reads its request body.
+type bodyUse bool
+
+const (
+	readBody   bodyUse = true
+	ignoreBody bodyUse = false
+)
+
+// endpoint makes h a route: authentication first (before the body is read),
+// then the body, then h; every error goes to writeError in the given style.
+func (a *api) endpoint(style errorStyle, body bodyUse, h apiHandler) httprouter.Handle {
+	return func(w http.ResponseWriter, r *http.Request, params httprouter.Params) {
+		status, resp, err := a.serve(r, params, body, h)
+		if err != nil {
+			writeError(w, r, a.log, style, err)
+			return
+		}
+		writeJSON(w, status, resp)
+	}
+}
+
+func (a *api) serve(r *http.Request, params httprouter.Params, body bodyUse, h apiHandler) (int, any, error) {
+	caller, err := a.auth.authenticate(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	req := request{fields: fields{}, params: params}
+	if body == readBody {
+		if req.fields, err = readFields(r); err != nil {
+			return 0, nil, err
+		}
+	}
+	return h(r.Context(), caller, req)
+}
+
+// POST /tickets/update
+
+type updateResponse struct {
+	Response bool          `json:"Response"`
+	Message  string        `json:"Message"`
+	Ticket   updatedTicket `json:"Ticket"`
+}
+
+type updatedTicket struct {
+	CaseNumber  string `json:"CaseNumber"`
+	Subject     string `json:"Subject"`
+	Description string `json:"Description"`
+	Priority    int    `json:"Priority"`
+	Status      bool   `json:"Status"`
+}
+
+func (a *api) handleTicketUpdate(ctx context.Context, caller user, req request) (int, any, error) {
+	caseNumber, state := req.fields.caseNumber("CaseId")
+	switch state {
+	case fieldAbsent, fieldBlank:
+		return 0, nil, badRequest("CaseId is required")
+	case fieldWrongType:
+		return 0, nil, badRequest("CaseId must be a string")
+	}
+	title, titleState := req.fields.text("Title")
+	description, descriptionState := req.fields.text("Description")
+	note, noteState := req.fields.text("Note")
+	if titleState == fieldAbsent && descriptionState == fieldAbsent && noteState == fieldAbsent {
+		return 0, nil, badRequest("At least one field (Title or Description) must be provided")
+	}
+	var ch ticketChange
+	var err error
+	if ch.Subject, err = optionalText("Title", title, titleState, maxTitle); err != nil {
+		return 0, nil, err
+	}
+	if ch.Description, err = optionalText("Description", description, descriptionState, maxDescription); err != nil {
+		return 0, nil, err
+	}
+	if ch.Note, err = optionalText("Note", note, noteState, maxNote); err != nil {
+		return 0, nil, err
+	}
+
+	notFound := &apiError{http.StatusNotFound, "Ticket not found"}
+	if !possibleCaseNumber(caseNumber) {
+		return 0, nil, notFound
+	}
+	t, err := a.store.updateTicket(ctx, caller, caseNumber, ch)
+	switch {
+	case errors.Is(err, errNotFound):
+		return 0, nil, notFound
+	case errors.Is(err, errForbidden):
+		return 0, nil, &apiError{http.StatusForbidden, "You do not have permission to update this ticket"}
+	case errors.Is(err, errClosed):
+		return 0, nil, badRequest("Cannot update closed ticket")
+	case err != nil:
+		return 0, nil, err
+	}
+	return http.StatusOK, updateResponse{
+		Response: true,
+		Message:  "Ticket updated successfully",
+		Ticket: updatedTicket{
+			CaseNumber:  t.CaseNumber,
+			Subject:     t.Subject,
+			Description: t.Description,
+			Priority:    t.Priority,
+			Status:      !t.Open,
+		},
+	}, nil
+}
+
+// optionalText checks a text field that may be left out: nil when absent.
+func optionalText(name, value string, state fieldState, max int) (*string, error) {
+	if state == fieldAbsent {
+		return nil, nil
+	}
+	if err := checkText(name, value, state, max); err != nil {
+		return nil, err
+	}
+	return &value, nil
+}
+
+// POST /tickets/create
+
+type createResponse struct {
+	Response bool          `json:"Response"`
+	Message  string        `json:"Message"`
+	Data     createdTicket `json:"Data"`
+}
+
+type createdTicket struct {
+	CaseNumber       string `json:"CaseNumber"`
+	Subject          string `json:"Subject"`
+	Priority         int    `json:"Priority"`
+	ResourceAffected string `json:"ResourceAffected"`
+	CreationDate     string `json:"CreationDate"`
+	Status           string `json:"Status"`
+}
+
+func (a *api) handleTicketCreate(ctx context.Context, caller user, req request) (int, any, error) {
+	title, titleState := req.fields.text("Title")
+	description, descriptionState := req.fields.text("Description")
+	resource, resourceState := req.fields.text("ResourceAffected")
+	priority, priorityState := req.fields.number("Priority")
+	if _, s := req.fields.text("Priority"); s == fieldBlank {
+		priorityState = fieldBlank
+	}
+	missing := func(s fieldState) bool { return s == fieldAbsent || s == fieldBlank }
+	if missing(titleState) || missing(descriptionState) || missing(priorityState) {
+		return 0, nil, badRequest("Missing Required Fields: Title, Description and Priority are required")
+	}
+	if priorityState != fieldValid || priority < 1 || priority > 3 {
+		return 0, nil, badRequest("Invalid Priority Value. Must be 1 (Low), 2 (Medium), or 3 (High)")
+	}
+	if err := checkText("Title", title, titleState, maxTitle); err != nil {
+		return 0, nil, err
+	}
+	if err := checkText("Description", description, descriptionState, maxDescription); err != nil {
+		return 0, nil, err
+	}
+	switch resourceState {
+	case fieldAbsent, fieldBlank:
+		resource = "General"
+	default:
+		if err := checkText("ResourceAffected", resource, resourceState, maxResourceAffected); err != nil {
+			return 0, nil, err
+		}
+	}
+
+	t, err := a.store.createTicket(ctx, caller, newTicket{
+		Subject:          title,
+		Description:      description,
+		Priority:         int(priority),
+		ResourceAffected: resource,
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusCreated, createResponse{
+		Response: true,
+		Message:  "Ticket Created Successfully",
+		Data: createdTicket{
+			CaseNumber:       t.CaseNumber,
+			Subject:          t.Subject,
+			Priority:         t.Priority,
+			ResourceAffected: t.ResourceAffected,
+			CreationDate:     apiTime(t.Created),
+			Status:           "Open",
+		},
+	}, nil
+}
+
+// POST /tickets/fetchSingleTicket
+
+type fetchResponse struct {
+	Response bool          `json:"Response"`
+	Data     fetchedTicket `json:"Data"`
+}
+
+type fetchedTicket struct {
+	CaseNumber       string         `json:"CaseNumber"`
+	Date             string         `json:"Date"`
+	AccountInfo      accountInfo    `json:"AccountInfo"`
+	Subject          string         `json:"Subject"`
+	Description      string         `json:"Description"`
+	Priority         int            `json:"Priority"`
+	NotifyUsers      []struct{}     `json:"NotifyUsers"`
+	Collaborators    []struct{}     `json:"Collaborators"`
+	ClosedBy         *string        `json:"ClosedBy"`
+	CloseDate        *string        `json:"CloseDate"`
+	Notes            []noteEntry    `json:"Notes"`
+	Files            []struct{}     `json:"Files"`
+	Survey           struct{}       `json:"Survey"`
+	Pin              bool           `json:"Pin"`
+	Views            int64          `json:"Views"`
+	Completion       int            `json:"Completion"`
+	ResourceAffected string         `json:"ResourceAffected"`
+	Documentation    []struct{}     `json:"Documentation"`
+	Statistics       []statistEntry `json:"Statistics"`
+	Status           bool           `json:"Status"`
+	AttachmentInfo   struct{}       `json:"AttachmentInfo"`
+	GitHubIssue      struct{}       `json:"GitHubIssue"`
+}
+
+type accountInfo struct {
+	UserToken string `json:"UserToken"`
+	FullName  string `json:"FullName"`
+	Email     string `json:"Email"`
+	UserType  string `json:"UserType"`
+}
+
+type noteEntry struct {
+	ID   string `json:"Id"`
+	Date string `json:"Date"`
+	Note string `json:"Note"`
+}
+
+type statistEntry struct {
+	ID        string `json:"Id"`
+	Date      string `json:"Date"`
+	UserToken string `json:"UserToken"`
+	Action    string `json:"Action"`
+}
+
+func (a *api) handleTicketFetch(ctx context.Context, caller user, req request) (int, any, error) {
+	caseNumber, state := req.fields.caseNumber("caseNumber")
+	switch state {
+	case fieldAbsent, fieldBlank:
+		return 0, nil, badRequest("Missing caseNumber")
+	case fieldWrongType:
+		return 0, nil, badRequest("caseNumber must be a string")
+	}
+	notFound := &apiError{http.StatusNotFound, "Ticket Not Found or Access Denied"}
+	if !possibleCaseNumber(caseNumber) {
+		return 0, nil, notFound
+	}
+	d, err := a.store.fetchTicket(ctx, caller, caseNumber)
+	if errors.Is(err, errNotFound) {
+		return 0, nil, notFound
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, fetchResponse{Response: true, Data: fetchedTicketOf(d)}, nil
+}
+
+func fetchedTicketOf(d ticketDetail) fetchedTicket {
+	userType := "User"
+	if d.Owner.Admin {
+		userType = "Administrator"
+	}
+	completion := 0
+	if !d.Open {
+		completion = 100
+	}
+	notes := make([]noteEntry, len(d.Notes))
+	for i, n := range d.Notes {
+		notes[i] = noteEntry{ID: strconv.FormatInt(n.ID, 10), Date: apiTime(n.Date), Note: n.Text}
+	}
+	stats := make([]statistEntry, len(d.Statistics))
+	for i, s := range d.Statistics {
+		stats[i] = statistEntry{ID: strconv.FormatInt(s.ID, 10), Date: apiTime(s.Date), UserToken: s.UserToken, Action: s.Text}
+	}
+	return fetchedTicket{
+		CaseNumber: d.CaseNumber,
+		Date:       apiTime(d.Created),
+		AccountInfo: accountInfo{
+			UserToken: d.Owner.Token,
+			FullName:  d.Owner.FullName,
+			Email:     d.Owner.Email,
+			UserType:  userType,
+		},
+		Subject:          d.Subject,
+		Description:      d.Description,
+		Priority:         d.Priority,
+		NotifyUsers:      []struct{}{},
+		Collaborators:    []struct{}{},
+		ClosedBy:         d.ClosedBy,
+		CloseDate:        optionalAPITime(d.Closed),
+		Notes:            notes,
+		Files:            []struct{}{},
+		Views:            d.Views,
+		Completion:       completion,
+		ResourceAffected: d.ResourceAffected,
+		Documentation:    []struct{}{},
+		Statistics:       stats,
+		Status:           !d.Open,
+	}
+}
+
+// POST /tickets/resolve and POST /support/tickets/:id/close
+
+type resolveResponse struct {
+	Response bool           `json:"Response"`
+	Message  string         `json:"Message"`
+	Data     resolvedTicket `json:"Data"`
+}
+
+type resolvedTicket struct {
+	CaseNumber string `json:"CaseNumber"`
+	Subject    string `json:"Subject"`
+	Status     bool   `json:"Status"`
+	CloseDate  string `json:"CloseDate"`
+	ClosedBy   string `json:"ClosedBy"`
+}
+
+var errResolveNotFound = &apiError{http.StatusNotFound, "Ticket Not Found or Already Closed"}
+
+func (a *api) handleTicketResolve(ctx context.Context, caller user, req request) (int, any, error) {
+	caseNumber, err := requiredCaseID(req.fields)
+	if err != nil {
+		return 0, nil, err
+	}
+	t, err := a.resolve(ctx, caller, caseNumber)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, resolveResponse{
+		Response: true,
+		Message:  "Ticket Resolved Successfully",
+		Data: resolvedTicket{
+			CaseNumber: t.CaseNumber,
+			Subject:    t.Subject,
+			Status:     true,
+			CloseDate:  apiTime(*t.Closed),
+			ClosedBy:   *t.ClosedBy,
+		},
+	}, nil
+}
+
+// requiredCaseID reads the CaseId of resolve and delete.
+func requiredCaseID(f fields) (string, error) {
+	caseNumber, state := f.caseNumber("CaseId")
+	switch state {
+	case fieldAbsent, fieldBlank:
+		return "", badRequest("Missing Required Field: CaseId is required")
+	case fieldWrongType:
+		return "", badRequest("CaseId must be a string")
+	}
+	return caseNumber, nil
+}
+
+func (a *api) resolve(ctx context.Context, caller user, caseNumber string) (ticket, error) {
+	if !possibleCaseNumber(caseNumber) {
+		return ticket{}, errResolveNotFound
+	}
+	t, err := a.store.resolveTicket(ctx, caller, caseNumber)
+	if errors.Is(err, errNotFound) {
+		return ticket{}, errResolveNotFound
+	}
+	return t, err
+}
+
+type closeResponse struct {
+	Success bool     `json:"success"`
+	Data    struct{} `json:"data"`
+	Message string   `json:"message"`
+}
+
+func (a *api) handleSupportTicketClose(ctx context.Context, caller user, req request) (int, any, error) {
+	if _, err := a.resolve(ctx, caller, req.params.ByName("id")); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, closeResponse{Success: true, Message: "Operation completed successfully"}, nil
+}
+
+// GET /healthz
+
+type healthResponse struct {
+	Response bool   `json:"Response"`
+	Status   string `json:"Status"`
+}
+
+func (a *api) handleHealth(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := a.store.ping(ctx); err != nil {
+		a.log.Error("health check failed", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, healthResponse{Response: false, Status: "unavailable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, healthResponse{Response: true, Status: "ok"})
+}
