@@ -1,0 +1,291 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// testStart is the pinned clock's first reading: the contract's example time.
+var testStart = time.Date(2026, 1, 26, 12, 32, 29, 600_000_000, time.UTC)
+
+// testClock is a clock that moves only when told.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// testEnv is a real ticketd: a SQLite file under t.TempDir(), served over
+// real HTTP by httptest, with a pinned clock and pinned randomness.
+type testEnv struct {
+	t      *testing.T
+	dbPath string
+	store  *store
+	clock  *testClock
+	logs   *syncBuffer
+	url    string // the server's base URL
+	client *http.Client
+}
+
+type envOption func(*envConfig)
+
+type envConfig struct {
+	cors corsPolicy
+}
+
+func withCORS(flagValue string) envOption {
+	return func(c *envConfig) { c.cors = parseCORS(flagValue) }
+}
+
+func newTestEnv(t *testing.T, opts ...envOption) *testEnv {
+	t.Helper()
+	var cfg envConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e := &testEnv{
+		t:      t,
+		dbPath: filepath.Join(t.TempDir(), "ticketd.db"),
+		clock:  &testClock{t: testStart},
+		logs:   &syncBuffer{},
+	}
+	seed := [32]byte{'t', 'i', 'c', 'k', 'e', 't', 'd'}
+	st, err := openStore(context.Background(), e.dbPath, storeOptions{now: e.clock.now, seed: &seed})
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	e.store = st
+	logger := slog.New(slog.NewTextHandler(e.logs, nil))
+	srv := httptest.NewServer(newServer(st, newAuthenticator(st), logger, cfg.cors))
+	e.url, e.client = srv.URL, srv.Client()
+	t.Cleanup(func() {
+		srv.Close()
+		if err := st.close(); err != nil {
+			t.Errorf("close store: %v", err)
+		}
+	})
+	return e
+}
+
+// addUser creates a user with one key and returns both.
+func (e *testEnv) addUser(email, fullName string, admin bool) (string, user) {
+	e.t.Helper()
+	key, hash := newAPIKey()
+	ctx := context.Background()
+	if _, err := e.store.addKey(ctx, email, fullName, admin, hash); err != nil {
+		e.t.Fatalf("add key: %v", err)
+	}
+	_, u, err := e.store.userByKeyHash(ctx, hash)
+	if err != nil {
+		e.t.Fatalf("look up new key: %v", err)
+	}
+	return key, u
+}
+
+// addTicket creates a ticket for u through the store and returns its case number.
+func (e *testEnv) addTicket(u user, subject string) string {
+	e.t.Helper()
+	t, err := e.store.createTicket(context.Background(), u, newTicket{
+		Subject: subject, Description: "Description of " + subject, Priority: 2, ResourceAffected: "General",
+	})
+	if err != nil {
+		e.t.Fatalf("create ticket: %v", err)
+	}
+	return t.CaseNumber
+}
+
+func (e *testEnv) resolve(u user, caseNumber string) {
+	e.t.Helper()
+	if _, err := e.store.resolveTicket(context.Background(), u, caseNumber); err != nil {
+		e.t.Fatalf("resolve %s: %v", caseNumber, err)
+	}
+}
+
+// response is an HTTP answer as a test sees it.
+type response struct {
+	status int
+	header http.Header
+	body   string
+}
+
+// post sends body to path with "Authorization: Bearer key" (none when key is "").
+func (e *testEnv) post(path, key, body string) response {
+	e.t.Helper()
+	h := http.Header{}
+	if key != "" {
+		h.Set("Authorization", "Bearer "+key)
+	}
+	return e.do(http.MethodPost, path, h, strings.NewReader(body))
+}
+
+func (e *testEnv) do(method, path string, h http.Header, body io.Reader) response {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.url+path, body)
+	if err != nil {
+		e.t.Fatalf("new request: %v", err)
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	resp, err := e.client.Do(req)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatalf("%s %s: read body: %v", method, path, err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: string(b)}
+}
+
+// expect fails the test unless r has exactly this status and body, and the
+// contract's content type.
+func (r response) expect(t *testing.T, status int, body string) {
+	t.Helper()
+	if r.status != status || r.body != body {
+		t.Errorf("got %d %s\nwant %d %s", r.status, r.body, status, body)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
+		t.Errorf("Content-Type = %q", ct)
+	}
+}
+
+// statistics returns the actions recorded on a ticket, oldest first.
+func (e *testEnv) statistics(caseNumber string) []string {
+	e.t.Helper()
+	rows, err := e.store.reader.Query(`
+		SELECT s.action FROM statistics s JOIN tickets t ON t.id = s.ticket_id
+		WHERE t.case_number = ? ORDER BY s.id`, caseNumber)
+	if err != nil {
+		e.t.Fatalf("statistics: %v", err)
+	}
+	defer rows.Close()
+	var actions []string
+	for rows.Next() {
+		var a string
+		if err := rows.Scan(&a); err != nil {
+			e.t.Fatalf("statistics: %v", err)
+		}
+		actions = append(actions, a)
+	}
+	return actions
+}
+
+// ticketRow is a ticket's row as SQLite holds it, for checking that failed
+// requests change nothing.
+func (e *testEnv) ticketRow(caseNumber string) string {
+	e.t.Helper()
+	var subject, description string
+	var open bool
+	var notes, stats int
+	err := e.store.reader.QueryRow(`
+		SELECT subject, description, open,
+		       (SELECT count(*) FROM notes n WHERE n.ticket_id = t.id),
+		       (SELECT count(*) FROM statistics s WHERE s.ticket_id = t.id)
+		FROM tickets t WHERE case_number = ?`, caseNumber).Scan(&subject, &description, &open, &notes, &stats)
+	if err != nil {
+		e.t.Fatalf("ticket row %s: %v", caseNumber, err)
+	}
+	b, _ := json.Marshal([]any{subject, description, open, notes, stats})
+	return string(b)
+}
+
+// fill replaces {name} placeholders in a wanted body.
+func fill(body string, pairs ...string) string {
+	return strings.NewReplacer(pairs...).Replace(body)
+}
+
+// golden compares got with testdata/name, after filling its placeholders.
+func golden(t *testing.T, name, got string, pairs ...string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatalf("golden file: %v", err)
+	}
+	want := fill(strings.TrimSpace(string(b)), pairs...)
+	if got != want {
+		t.Errorf("body differs from testdata/%s\ngot  %s\nwant %s", name, got, want)
+	}
+}
+
+var caseNumberPattern = regexp.MustCompile(`"CaseNumber":"([0-9]{7})"`)
+
+var (
+	binaryOnce sync.Once
+	binaryPath string // set once built; TestMain removes it
+	binaryErr  error
+)
+
+// binary builds ticketd once per test run and returns its path.
+func binary(t *testing.T) string {
+	t.Helper()
+	binaryOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "ticketd-bin")
+		if err != nil {
+			binaryErr = err
+			return
+		}
+		bin := filepath.Join(dir, "ticketd")
+		if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+			binaryErr = fmt.Errorf("go build: %v\n%s", err, out)
+			return
+		}
+		binaryPath = bin
+	})
+	if binaryErr != nil {
+		t.Fatal(binaryErr)
+	}
+	return binaryPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binaryPath != "" {
+		os.RemoveAll(filepath.Dir(binaryPath))
+	}
+	os.Exit(code)
+}
