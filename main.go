@@ -275,12 +275,9 @@ func newServer(st *store, auth *authenticator, logger *slog.Logger, cors corsPol
 	router.HandleOPTIONS = false
 	router.HandleMethodNotAllowed = true
 
-	router.POST("/tickets/update", a.endpoint(plainErrors, readBody, a.handleTicketUpdate))
-	router.POST("/tickets/create", a.endpoint(codedErrors, readBody, a.handleTicketCreate))
-	router.POST("/tickets/fetchSingleTicket", a.endpoint(codedErrors, readBody, a.handleTicketFetch))
-	router.POST("/tickets/resolve", a.endpoint(codedErrors, readBody, a.handleTicketResolve))
-	router.POST("/support/tickets/:id/close", a.endpoint(codedErrors, ignoreBody, a.handleSupportTicketClose))
-	router.GET("/healthz", a.handleHealth)
+	for _, rt := range a.routes() {
+		router.Handle(rt.method, rt.path, rt.handle)
+	}
 
 	router.NotFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, logger, codedErrors, errRouteNotFound)
@@ -301,6 +298,28 @@ func newServer(st *store, auth *authenticator, logger *slog.Logger, cors corsPol
 		writeError(w, r, logger, style, fmt.Errorf("panic: %v\n%s", v, debug.Stack()))
 	}
 	return logRequests(logger, cors.wrap(router, router))
+}
+
+// route is one method and path the API serves.
+type route struct {
+	method, path string
+	handle       httprouter.Handle
+}
+
+// routes lists every route of the API; /openapi.json describes exactly these.
+func (a *api) routes() []route {
+	return []route{
+		{"POST", "/tickets/update", a.endpoint(plainErrors, readBody, a.handleTicketUpdate)},
+		{"POST", "/tickets/create", a.endpoint(codedErrors, readBody, a.handleTicketCreate)},
+		{"POST", "/tickets/fetchSingleTicket", a.endpoint(codedErrors, readBody, a.handleTicketFetch)},
+		{"POST", "/tickets/fetchOpenTickets", a.endpoint(codedErrors, readBody, a.handleTicketList(true))},
+		{"POST", "/tickets/fetchClosedTickets", a.endpoint(codedErrors, readBody, a.handleTicketList(false))},
+		{"POST", "/tickets/resolve", a.endpoint(codedErrors, readBody, a.handleTicketResolve)},
+		{"POST", "/tickets/delete", a.endpoint(codedErrors, readBody, a.handleTicketDelete)},
+		{"POST", "/support/tickets/:id/close", a.endpoint(codedErrors, ignoreBody, a.handleSupportTicketClose)},
+		{"GET", "/healthz", a.handleHealth},
+		{"GET", "/openapi.json", handleOpenAPI},
+	}
 }
 
 func withoutOptions(allow string) string {

@@ -4,16 +4,19 @@ import (
 	"context"
 	crand "crypto/rand"
 	"database/sql"
+	"database/sql/driver"
 	_ "embed"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
 
-	_ "modernc.org/sqlite"
+	"modernc.org/sqlite"
 )
 
 //go:embed schema.sql
@@ -34,6 +37,73 @@ var migrations = []func(ctx context.Context, tx *sql.Tx) error{
 		_, err := tx.ExecContext(ctx, schemaSQL)
 		return err
 	},
+}
+
+func init() {
+	// SQLite's own lower() and LIKE fold ASCII only; searches fold all of Unicode.
+	sqlite.MustRegisterDeterministicScalarFunction("ticketd_fold", 1,
+		func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+			if s, ok := args[0].(string); ok {
+				return foldCase(s), nil
+			}
+			return args[0], nil
+		})
+	// ticketd_match(a, b, needle): whether the folded needle occurs in a or
+	// in b, folded. One call per row instead of two.
+	sqlite.MustRegisterDeterministicScalarFunction("ticketd_match", 3,
+		func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+			a, _ := args[0].(string)
+			b, _ := args[1].(string)
+			needle, _ := args[2].(string)
+			return containsFolded(a, needle) || containsFolded(b, needle), nil
+		})
+}
+
+// foldCase maps s to a form in which strings that differ only in letter
+// case, in any script, are equal ("École" and "ÉCOLE" both become "école").
+// ASCII letters fold to their lower case.
+func foldCase(s string) string {
+	return strings.Map(func(r rune) rune { return unicode.ToLower(unicode.ToUpper(r)) }, s)
+}
+
+// containsFolded reports whether needle, already folded, occurs in
+// foldCase(s). An ASCII s is searched in place: most text is ASCII, and
+// folding it would allocate a copy for every row a search reads.
+func containsFolded(s, needle string) bool {
+	if !isASCII(s) {
+		return strings.Contains(foldCase(s), needle)
+	}
+	if !isASCII(needle) {
+		return false // a folded ASCII string is ASCII
+	}
+	for i := 0; i+len(needle) <= len(s); i++ {
+		if asciiLowerPrefix(s[i:], needle) {
+			return true
+		}
+	}
+	return false
+}
+
+func asciiLowerPrefix(s, lowerPrefix string) bool {
+	for j := range len(lowerPrefix) {
+		c := s[j]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lowerPrefix[j] {
+			return false
+		}
+	}
+	return true
+}
+
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // syncMode is how hard a commit waits for the disk.
@@ -109,7 +179,7 @@ func openStore(ctx context.Context, path string, opts storeOptions) (*store, err
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 
-	reader, err := sql.Open("sqlite", path+common+"&_pragma=query_only(1)")
+	reader, err := sql.Open("sqlite", path+common+"&_pragma=mmap_size(268435456)&_pragma=query_only(1)")
 	if err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -421,29 +491,35 @@ type ticketChange struct {
 // number, its "Ticket created via API" note and its "create" statistic.
 func (s *store) createTicket(ctx context.Context, owner user, nt newTicket) (ticket, error) {
 	var t ticket
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		caseNumber, err := s.issueCaseNumber(ctx, tx)
-		if err != nil {
-			return err
-		}
-		now := s.millis()
-		var created int64
-		err = tx.QueryRowContext(ctx, `
-			INSERT INTO tickets (case_number, owner, subject, description, priority, resource_affected, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)
-			RETURNING id, case_number, subject, description, priority, resource_affected, open, created_at`,
-			caseNumber, owner.ID, nt.Subject, nt.Description, nt.Priority, nt.ResourceAffected, now).
-			Scan(&t.ID, &t.CaseNumber, &t.Subject, &t.Description, &t.Priority, &t.ResourceAffected, &t.Open, &created)
-		if err != nil {
-			return err
-		}
-		t.Created = time.UnixMilli(created).UTC()
-		return s.record(ctx, tx, t.ID, owner.ID, now, "create", "Ticket created via API")
+	err := s.write(ctx, func(tx *sql.Tx) (err error) {
+		t, err = s.insertTicket(ctx, tx, owner, nt)
+		return err
 	})
 	if err != nil {
 		return ticket{}, fmt.Errorf("create ticket: %w", err)
 	}
 	return t, nil
+}
+
+func (s *store) insertTicket(ctx context.Context, tx *sql.Tx, owner user, nt newTicket) (ticket, error) {
+	caseNumber, err := s.issueCaseNumber(ctx, tx)
+	if err != nil {
+		return ticket{}, err
+	}
+	now := s.millis()
+	var t ticket
+	var created int64
+	err = tx.QueryRowContext(ctx, `
+		INSERT INTO tickets (case_number, owner, subject, description, priority, resource_affected, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		RETURNING id, case_number, subject, description, priority, resource_affected, open, created_at`,
+		caseNumber, owner.ID, nt.Subject, nt.Description, nt.Priority, nt.ResourceAffected, now).
+		Scan(&t.ID, &t.CaseNumber, &t.Subject, &t.Description, &t.Priority, &t.ResourceAffected, &t.Open, &created)
+	if err != nil {
+		return ticket{}, err
+	}
+	t.Created = time.UnixMilli(created).UTC()
+	return t, s.record(ctx, tx, t.ID, owner.ID, now, "create", "Ticket created via API")
 }
 
 // issueCaseNumber draws random case numbers until one has never been issued.
@@ -604,6 +680,99 @@ func (s *store) fetchTicket(ctx context.Context, caller user, caseNumber string)
 		return ticketDetail{}, fmt.Errorf("fetch ticket %s: %w", caseNumber, err)
 	}
 	return d, nil
+}
+
+// deleteTicket deletes the caller's open ticket with its notes and
+// statistics. It returns errNotFound when the ticket does not exist, is
+// closed, or is another user's. Its case number stays issued.
+func (s *store) deleteTicket(ctx context.Context, caller user, caseNumber string) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx,
+			"DELETE FROM tickets WHERE case_number = ? AND owner = ? AND open", caseNumber, caller.ID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return firstErr(err, errNotFound)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete ticket %s: %w", caseNumber, err)
+	}
+	return nil
+}
+
+// ticketFilter selects one owner's open or closed tickets.
+type ticketFilter struct {
+	Open     bool
+	Search   string // a substring of subject or description, any letter case; "" for all
+	Platform string // resource_affected, any letter case; "" for all
+	Priority int    // 0 for all
+}
+
+// listTickets returns how many of the owner's tickets match f, and at most
+// limit of them after skipping offset, newest first (ties: the later created
+// first). Both come from one snapshot.
+func (s *store) listTickets(ctx context.Context, owner user, f ticketFilter, offset, limit int64) (int64, []ticket, error) {
+	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return 0, nil, fmt.Errorf("list tickets: %w", err)
+	}
+	defer tx.Rollback()
+	countSQL, pageSQL, args := listTicketsSQL(owner, f)
+	var total int64
+	if err := tx.QueryRowContext(ctx, countSQL, args...).Scan(&total); err != nil {
+		return 0, nil, fmt.Errorf("list tickets: count: %w", err)
+	}
+	tickets := []ticket{}
+	if offset >= total {
+		return total, tickets, nil
+	}
+	rows, err := tx.QueryContext(ctx, pageSQL, append(args, limit, offset)...)
+	if err != nil {
+		return 0, nil, fmt.Errorf("list tickets: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var t ticket
+		var created int64
+		if err := rows.Scan(&t.CaseNumber, &t.Subject, &created, &t.Priority, &t.ResourceAffected); err != nil {
+			return 0, nil, fmt.Errorf("list tickets: %w", err)
+		}
+		t.Created = time.UnixMilli(created).UTC()
+		tickets = append(tickets, t)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, nil, fmt.Errorf("list tickets: %w", err)
+	}
+	return total, tickets, nil
+}
+
+// listTicketsSQL returns listTickets' count and page statements and their
+// arguments (the page statement takes limit and offset after them). Only the
+// filters in use are in the WHERE clause, so that a plain count needs only
+// the index on (owner, open, created_at), which also gives the order.
+// ticketd_match, not LIKE: every character of a search is literal.
+func listTicketsSQL(owner user, f ticketFilter) (count, page string, args []any) {
+	where := " WHERE owner = ? AND open = ?"
+	args = []any{owner.ID, f.Open}
+	if f.Search != "" {
+		where += " AND ticketd_match(subject, description, ?)"
+		args = append(args, foldCase(f.Search))
+	}
+	if f.Platform != "" {
+		where += " AND ticketd_fold(resource_affected) = ?"
+		args = append(args, foldCase(f.Platform))
+	}
+	if f.Priority != 0 {
+		where += " AND priority = ?"
+		args = append(args, f.Priority)
+	}
+	count = "SELECT count(*) FROM tickets" + where
+	page = "SELECT case_number, subject, created_at, priority, resource_affected FROM tickets" + where +
+		" ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+	return count, page, args
 }
 
 func queryEntries(ctx context.Context, tx *sql.Tx, query string, ticketID int64) ([]ticketEntry, error) {

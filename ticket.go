@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	crand "crypto/rand"
+	_ "embed"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -682,6 +683,144 @@ func (a *api) handleSupportTicketClose(ctx context.Context, caller user, req req
 		return 0, nil, err
 	}
 	return http.StatusOK, closeResponse{Success: true, Message: "Operation completed successfully"}, nil
+}
+
+// POST /tickets/delete
+
+var errDeleteNotFound = &apiError{http.StatusNotFound, "Ticket Not Found, Already Closed, or Not Owned by User"}
+
+type deleteResponse struct {
+	Response bool   `json:"Response"`
+	Message  string `json:"Message"`
+}
+
+func (a *api) handleTicketDelete(ctx context.Context, caller user, req request) (int, any, error) {
+	caseNumber, err := requiredCaseID(req.fields)
+	if err != nil {
+		return 0, nil, err
+	}
+	if !possibleCaseNumber(caseNumber) {
+		return 0, nil, errDeleteNotFound
+	}
+	err = a.store.deleteTicket(ctx, caller, caseNumber)
+	if errors.Is(err, errNotFound) {
+		return 0, nil, errDeleteNotFound
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, deleteResponse{Response: true, Message: "Ticket Deleted Successfully"}, nil
+}
+
+// POST /tickets/fetchOpenTickets and POST /tickets/fetchClosedTickets
+
+const (
+	pageSize      = 20
+	maxListed     = 100     // characters of a listed ticket's Subject
+	maxPageNumber = 1 << 53 // the largest integer every JSON client reads exactly
+)
+
+type listResponse struct {
+	Response bool     `json:"Response"`
+	Data     listPage `json:"Data"`
+}
+
+type listPage struct {
+	TotalTickets int64          `json:"TotalTickets"`
+	Page         int64          `json:"Page"`
+	Limit        int64          `json:"Limit"`
+	TotalPages   int64          `json:"TotalPages"`
+	Tickets      []listedTicket `json:"Tickets"`
+}
+
+type listedTicket struct {
+	CaseNumber       string `json:"CaseNumber"`
+	Subject          string `json:"Subject"`
+	Date             string `json:"Date"`
+	Priority         int    `json:"Priority"`
+	ResourceAffected string `json:"ResourceAffected"`
+}
+
+// handleTicketList lists the caller's open tickets, or closed ones.
+func (a *api) handleTicketList(open bool) apiHandler {
+	return func(ctx context.Context, caller user, req request) (int, any, error) {
+		filter, page, err := listQuery(req.fields)
+		if err != nil {
+			return 0, nil, err
+		}
+		filter.Open = open
+		total, tickets, err := a.store.listTickets(ctx, caller, filter, (page-1)*pageSize, pageSize)
+		if err != nil {
+			return 0, nil, err
+		}
+		listed := make([]listedTicket, len(tickets))
+		for i, t := range tickets {
+			listed[i] = listedTicket{
+				CaseNumber:       t.CaseNumber,
+				Subject:          firstChars(t.Subject, maxListed),
+				Date:             apiTime(t.Created),
+				Priority:         t.Priority,
+				ResourceAffected: t.ResourceAffected,
+			}
+		}
+		return http.StatusOK, listResponse{Response: true, Data: listPage{
+			TotalTickets: total,
+			Page:         page,
+			Limit:        pageSize,
+			TotalPages:   (total + pageSize - 1) / pageSize,
+			Tickets:      listed,
+		}}, nil
+	}
+}
+
+// listQuery reads a list request's optional filters and page.
+func listQuery(f fields) (ticketFilter, int64, error) {
+	var filter ticketFilter
+	var state fieldState
+	if filter.Search, state = f.text("search"); state == fieldWrongType {
+		return filter, 0, badRequest("search must be a string")
+	}
+	if filter.Platform, state = f.text("platform"); state == fieldWrongType {
+		return filter, 0, badRequest("platform must be a string")
+	}
+	if n, state := f.number("priority"); state != fieldAbsent {
+		if state != fieldValid || n < 1 || n > 3 {
+			return filter, 0, badRequest("Invalid priority: must be 1, 2 or 3")
+		}
+		filter.Priority = int(n)
+	}
+	page := int64(1)
+	if n, state := f.number("page"); state != fieldAbsent {
+		if state != fieldValid || n < 1 || n > maxPageNumber {
+			return filter, 0, badRequest("Invalid page: must be a positive integer")
+		}
+		page = int64(n)
+	}
+	return filter, page, nil
+}
+
+// firstChars returns the first n characters (code points) of s.
+func firstChars(s string, n int) string {
+	for i := range s {
+		if n == 0 {
+			return s[:i]
+		}
+		n--
+	}
+	return s
+}
+
+// GET /openapi.json
+
+//go:embed openapi.json
+var openAPIDocument []byte
+
+func handleOpenAPI(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(openAPIDocument)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(openAPIDocument)
 }
 
 // GET /healthz

@@ -504,6 +504,8 @@ func TestSupportTicketClose(t *testing.T) {
 		{"already closed", "alice", "{closed}", ``, 404, notFound},
 		{"no such ticket", "alice", "{missing}", ``, 404, notFound},
 		{"impossible case number", "alice", "abc", ``, 404, notFound},
+		{"empty id", "alice", "", ``, 404, notFound},
+		{"blank id", "alice", "%20", ``, 404, notFound},
 		{"another user's ticket", "alice", "{bobOpen}", ``, 404, notFound},
 		{"no key", "", "{open}", ``, 401, `{"Response":false,"Message":"Invalid or Missing Bearer Token","Code":401}`},
 	}
