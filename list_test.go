@@ -420,7 +420,7 @@ var listBenchDB = sync.OnceValues(func() (string, error) {
 		}
 	}
 	for batch := range perUser / 100 {
-		err := st.write(ctx, func(tx *sql.Tx) error {
+		err := st.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			for i := range 100 * users {
 				clock.advance(time.Millisecond)
 				n := batch*100*users + i

@@ -37,7 +37,7 @@ func main() {
 }
 
 const usageText = `usage:
-  ticketd [serve] [-addr 127.0.0.1:8080] [-db ticketd.db] [-sync normal|full] [-cors ORIGINS] [-demo]
+  ticketd [serve] [-addr 127.0.0.1:8080] [-db ticketd.db] [-sync normal|full] [-cors ORIGINS] [-demo] [-max-batch 64]
   ticketd key create -email EMAIL [-name "Full Name"] [-admin] [-db FILE]
   ticketd key list   [-db FILE]
   ticketd key revoke KEY_ID [-db FILE]
@@ -122,6 +122,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	syncFlag := fs.String("sync", string(syncNormal), "normal or full")
 	corsFlag := fs.String("cors", "", "comma-separated origins allowed to call the API, or *")
 	demo := fs.Bool("demo", false, "on an empty database, create a demo user, key and tickets")
+	maxBatch := fs.Int("max-batch", defaultMaxBatch, "most writes committed in one transaction (1: one transaction per request)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -132,12 +133,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if mode != syncNormal && mode != syncFull {
 		return usageError(stderr, "-sync must be normal or full, not %q", *syncFlag)
 	}
+	if *maxBatch < 1 || *maxBatch > 10_000 {
+		return usageError(stderr, "-max-batch must be from 1 to 10000, not %d", *maxBatch)
+	}
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 
-	st, err := openStore(ctx, *dbPath, storeOptions{sync: mode})
+	st, err := openStore(ctx, *dbPath, storeOptions{sync: mode, maxBatch: *maxBatch})
 	if err != nil {
 		return err
 	}
@@ -259,7 +263,9 @@ func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, st *
 			defer cancel()
 			err := srv.Shutdown(shutdownCtx)
 			<-served
-			return errors.Join(err, auth.flushUsage(shutdownCtx))
+			err = errors.Join(err, auth.flushUsage(shutdownCtx))
+			logger.Info("stopped", "writes", st.writes.Load(), "transactions", st.transactions.Load())
+			return err
 		}
 	}
 }

@@ -303,6 +303,8 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"-nope"}, 2, "flag provided but not defined: -nope"},
 		{[]string{"serve", "-sync", "sometimes"}, 2, `ticketd: -sync must be normal or full, not "sometimes"`},
 		{[]string{"serve", "extra"}, 2, `ticketd: unexpected argument "extra"`},
+		{[]string{"serve", "-max-batch", "0"}, 2, `ticketd: -max-batch must be from 1 to 10000, not 0`},
+		{[]string{"serve", "-max-batch", "x"}, 2, `invalid value "x" for flag -max-batch: parse error`},
 		{[]string{"key"}, 2, "ticketd: key needs a command: create, list or revoke"},
 		{[]string{"key", "rotate"}, 2, `ticketd: unknown key command "rotate"`},
 		{[]string{"key", "create", "-db", db}, 2, "ticketd: key create needs -email"},

@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -114,13 +116,25 @@ const (
 	syncFull   syncMode = "full"   // WAL + synchronous=FULL: also survives a power cut
 )
 
-// store is ticketd's SQLite database: one writer connection, so writes never
-// meet "database is locked" from inside the process, and a pool of read-only
-// connections that WAL lets run beside it.
+// store is ticketd's SQLite database. One goroutine owns the one writer
+// connection and commits every change, so writes never meet "database is
+// locked" from inside the process; a pool of read-only connections runs
+// beside it, which WAL allows.
 type store struct {
-	writer *sql.DB
-	reader *sql.DB
-	now    func() time.Time
+	writer     *sql.DB
+	reader     *sql.DB
+	checkpoint *sql.DB
+	prepared   map[string]*sql.Stmt // by query text; see preparedWrites
+	keyLookup  *sql.Stmt            // on the read pool
+	now        func() time.Time
+
+	ops      chan *writeOp // to the writer goroutine
+	maxBatch int
+	// Counters for the log: writes committed or refused, and transactions.
+	writes, transactions atomic.Int64
+	closing              chan struct{}
+	stopped              sync.WaitGroup // the writer and checkpointer goroutines
+	closed               sync.Once
 
 	mu  sync.Mutex // guards rng
 	rng *rand.Rand // case numbers and user tokens: unique and unguessable enough, not secret
@@ -128,13 +142,22 @@ type store struct {
 
 // storeOptions configures openStore. Zero values give the defaults.
 type storeOptions struct {
-	sync syncMode
-	now  func() time.Time // the clock; tests pin it
-	seed *[32]byte        // seeds case numbers and user tokens; tests pin it
+	sync     syncMode
+	maxBatch int              // most requests committed in one transaction; 1 = one each
+	now      func() time.Time // the clock; tests pin it
+	seed     *[32]byte        // seeds case numbers and user tokens; tests pin it
 }
 
+// defaultMaxBatch bounds group commit. Batches stay small in practice (a
+// few requests at 32 clients); the bound only caps a burst's latency.
+const defaultMaxBatch = 64
+
+// checkpointInterval is how often a PASSIVE checkpoint copies the WAL into
+// the database file, off the writer's commit path.
+const checkpointInterval = 250 * time.Millisecond
+
 // openStore opens (creating it, mode 0600, when missing) the database at
-// path and brings its schema up to date.
+// path, brings its schema up to date and starts the writer.
 func openStore(ctx context.Context, path string, opts storeOptions) (*store, error) {
 	if opts.sync == "" {
 		opts.sync = syncNormal
@@ -142,14 +165,15 @@ func openStore(ctx context.Context, path string, opts storeOptions) (*store, err
 	if opts.sync != syncNormal && opts.sync != syncFull {
 		return nil, fmt.Errorf("open store: unknown sync mode %q", opts.sync)
 	}
+	if opts.maxBatch < 1 {
+		opts.maxBatch = defaultMaxBatch
+	}
 	if opts.now == nil {
 		opts.now = time.Now
 	}
-	var seed [32]byte
+	seed := randomSeed()
 	if opts.seed != nil {
 		seed = *opts.seed
-	} else {
-		seed = randomSeed()
 	}
 
 	// SQLite would create the file with the process umask; create it first so
@@ -160,41 +184,87 @@ func openStore(ctx context.Context, path string, opts storeOptions) (*store, err
 	}
 	f.Close()
 
-	// busy_timeout comes first so that the pragmas after it wait out another
-	// process (a "ticketd key" command) instead of failing.
-	common := "?_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)"
-	writer, err := sql.Open("sqlite", path+common+
-		"&_pragma=journal_mode(WAL)&_pragma=synchronous("+string(opts.sync)+")&_txlock=immediate")
-	if err != nil {
+	s := &store{
+		now:      opts.now,
+		rng:      rand.New(rand.NewChaCha8(seed)),
+		prepared: map[string]*sql.Stmt{},
+		ops:      make(chan *writeOp),
+		maxBatch: opts.maxBatch,
+		closing:  make(chan struct{}),
+	}
+	if err := s.open(ctx, path, opts.sync); err != nil {
+		s.closeDBs()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	writer.SetMaxOpenConns(1)
-	writer.SetMaxIdleConns(1)
-	writer.SetConnMaxLifetime(0)
-	writer.SetConnMaxIdleTime(0)
-
-	s := &store{writer: writer, now: opts.now, rng: rand.New(rand.NewChaCha8(seed))}
-	if err := s.migrate(ctx); err != nil {
-		writer.Close()
-		return nil, fmt.Errorf("open store %s: %w", path, err)
-	}
-
-	reader, err := sql.Open("sqlite", path+common+"&_pragma=mmap_size(268435456)&_pragma=query_only(1)")
-	if err != nil {
-		writer.Close()
-		return nil, fmt.Errorf("open store %s: %w", path, err)
-	}
-	reader.SetMaxOpenConns(8)
-	reader.SetMaxIdleConns(8)
-	reader.SetConnMaxIdleTime(0)
-	s.reader = reader
+	s.stopped.Add(2)
+	go s.runWriter()
+	go s.runCheckpointer()
 	return s, nil
 }
 
-// close closes both pools. The last connection to close checkpoints the WAL
-// into the database file.
+func (s *store) open(ctx context.Context, path string, mode syncMode) error {
+	// busy_timeout comes first so that the pragmas after it wait out another
+	// process (a "ticketd key" command) instead of failing.
+	common := "?_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)"
+	var err error
+	// The background checkpointer keeps the WAL short; the writer checkpoints
+	// only if the WAL still reaches 4,000 pages (16 MB), which bounds it.
+	s.writer, err = openPool(path+common+"&_pragma=journal_mode(WAL)&_pragma=synchronous("+string(mode)+")"+
+		"&_pragma=wal_autocheckpoint(4000)&_pragma=journal_size_limit(67108864)&_txlock=immediate", 1)
+	if err != nil {
+		return err
+	}
+	if err := s.migrate(ctx); err != nil {
+		return err
+	}
+	// Memory-mapped reads: a connection's page cache is dropped whenever
+	// another connection commits, and the mapping makes the re-reads cheap.
+	if s.reader, err = openPool(path+common+"&_pragma=mmap_size(268435456)&_pragma=query_only(1)", 8); err != nil {
+		return err
+	}
+	if s.checkpoint, err = openPool(path+common, 1); err != nil {
+		return err
+	}
+	for _, query := range preparedWrites {
+		if s.prepared[query], err = s.writer.PrepareContext(ctx, query); err != nil {
+			return fmt.Errorf("prepare %q: %w", query, err)
+		}
+	}
+	if s.keyLookup, err = s.reader.PrepareContext(ctx, keyLookupSQL); err != nil {
+		return fmt.Errorf("prepare key lookup: %w", err)
+	}
+	return nil
+}
+
+func openPool(dsn string, conns int) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	return db, nil
+}
+
+// close stops the writer after the writes it was given, then closes every
+// connection. The last to close checkpoints the WAL into the database file.
 func (s *store) close() error {
-	return errors.Join(s.reader.Close(), s.writer.Close())
+	s.closed.Do(func() { close(s.closing) })
+	s.stopped.Wait()
+	return s.closeDBs()
+}
+
+func (s *store) closeDBs() error {
+	var errs []error
+	// The writer goes last: the last connection to close checkpoints.
+	for _, db := range []*sql.DB{s.reader, s.checkpoint, s.writer} {
+		if db != nil {
+			errs = append(errs, db.Close())
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // migrate runs every migration step the file has not yet had, each in its
@@ -237,18 +307,157 @@ func (s *store) migrateStep(ctx context.Context) (done bool, err error) {
 	return false, nil
 }
 
-// write runs fn in one immediate transaction on the writer connection and
-// commits it when fn returns nil. Every change of the store goes through it.
-func (s *store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+// ---- the writer ----
+
+// writeFunc makes one request's changes inside the writer's transaction.
+// Its ctx is the writer's, not the request's: a client that goes away must
+// not interrupt a transaction that holds other clients' writes.
+type writeFunc func(ctx context.Context, tx *sql.Tx) error
+
+// writeOp is one request's writes, waiting for the writer goroutine.
+type writeOp struct {
+	ctx  context.Context // the request's: if it ends before its turn, fn never runs
+	fn   writeFunc
+	done chan error
+}
+
+var errStoreClosed = errors.New("store closed")
+
+// write has the writer goroutine run fn in a transaction, and returns once
+// that transaction has committed (fn's changes are durable) or fn's error
+// (its changes are undone). Every change of the store goes through it.
+func (s *store) write(ctx context.Context, fn writeFunc) error {
+	op := &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	select {
+	case s.ops <- op:
+		return <-op.done
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.closing:
+		return errStoreClosed
+	}
+}
+
+// runWriter is group commit: it takes every write waiting (up to maxBatch)
+// and commits them in one transaction. Nothing waits on a timer, so at low
+// load a batch is one request.
+func (s *store) runWriter() {
+	defer s.stopped.Done()
+	batch := make([]*writeOp, 0, s.maxBatch)
+	results := make([]error, s.maxBatch)
+	for {
+		select {
+		case op := <-s.ops:
+			batch = append(batch[:0], op)
+		case <-s.closing:
+			return
+		}
+	more:
+		for len(batch) < s.maxBatch {
+			select {
+			case op := <-s.ops:
+				batch = append(batch, op)
+			default:
+				break more
+			}
+		}
+		results := results[:len(batch)]
+		err := s.commitBatch(batch, results)
+		s.writes.Add(int64(len(batch)))
+		s.transactions.Add(1)
+		for i, op := range batch {
+			op.done <- firstErr(err, results[i])
+		}
+	}
+}
+
+// commitBatch runs each op in its own SAVEPOINT, so that one op's failure
+// or zero-row result undoes only its own changes, and commits them all. It
+// returns an error only when the transaction as a whole failed.
+func (s *store) commitBatch(batch []*writeOp, results []error) error {
+	ctx := context.Background()
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return err
+	if len(batch) == 1 {
+		if results[0] = runOp(ctx, tx, batch[0]); results[0] != nil {
+			return nil // nothing to commit; the deferred rollback undoes it
+		}
+		return tx.Commit()
+	}
+	for i, op := range batch {
+		if _, err := s.stmt(ctx, tx, savepointSQL).ExecContext(ctx); err != nil {
+			return err
+		}
+		if results[i] = runOp(ctx, tx, op); results[i] != nil {
+			if _, err := s.stmt(ctx, tx, rollbackToSavepointSQL).ExecContext(ctx); err != nil {
+				return err
+			}
+		}
+		if _, err := s.stmt(ctx, tx, releaseSavepointSQL).ExecContext(ctx); err != nil {
+			return err
+		}
 	}
 	return tx.Commit()
+}
+
+// runOp runs one op's function; a panic in it is its own error, not the
+// writer's end.
+func runOp(ctx context.Context, tx *sql.Tx, op *writeOp) (err error) {
+	if err := op.ctx.Err(); err != nil {
+		return err
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("panic in write: %v\n%s", v, debug.Stack())
+		}
+	}()
+	return op.fn(ctx, tx)
+}
+
+const (
+	savepointSQL           = "SAVEPOINT request"
+	rollbackToSavepointSQL = "ROLLBACK TO request"
+	releaseSavepointSQL    = "RELEASE request"
+)
+
+// preparedWrites are the writer's statements, prepared once at start-up so
+// that no request pays for parsing them.
+var preparedWrites = []string{
+	savepointSQL, rollbackToSavepointSQL, releaseSavepointSQL,
+	issueCaseNumberSQL, insertTicketSQL, insertStatisticSQL, insertNoteSQL,
+	updateTicketSQL, explainMissSQL, resolveTicketSQL, deleteTicketSQL,
+	fetchTicketSQL, selectNotesSQL, selectStatisticsSQL,
+}
+
+// stmt returns the statement prepared at start-up for query, in tx.
+func (s *store) stmt(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
+	prepared, ok := s.prepared[query]
+	if !ok {
+		panic("statement not prepared at start-up: " + query)
+	}
+	return tx.StmtContext(ctx, prepared)
+}
+
+// runCheckpointer copies the WAL into the database file now and then from
+// its own connection, so that checkpoints (which sync the file) stay off the
+// writer's commits.
+func (s *store) runCheckpointer() {
+	defer s.stopped.Done()
+	tick := time.NewTicker(checkpointInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			// A busy or failed checkpoint is retried on the next tick, and the
+			// writer's own autocheckpoint still bounds the WAL.
+			s.checkpoint.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+		case <-s.closing:
+			return
+		}
+	}
 }
 
 // ping reports whether the database answers a query.
@@ -314,7 +523,7 @@ func (s *store) addKey(ctx context.Context, email, fullName string, admin bool, 
 		fullName = email
 	}
 	var keyID int64
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		userID, err := s.ensureUser(ctx, tx, email, fullName, admin)
 		if err != nil {
 			return err
@@ -375,7 +584,7 @@ func (s *store) listKeys(ctx context.Context) ([]apiKeyInfo, error) {
 // revokeKey revokes the key with this id. It returns errNotFound when there
 // is no such key; revoking a revoked key succeeds and keeps the first time.
 func (s *store) revokeKey(ctx context.Context, id int64) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx,
 			"UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?", s.millis(), id)
 		if err != nil {
@@ -392,17 +601,18 @@ func (s *store) revokeKey(ctx context.Context, id int64) error {
 	return nil
 }
 
+const keyLookupSQL = `
+	SELECT k.id, u.id, u.token, u.email, u.full_name, u.admin
+	FROM api_keys k JOIN users u ON u.id = k.user_id
+	WHERE k.hash = ? AND k.revoked_at IS NULL`
+
 // userByKeyHash returns the key's id and its user when the key exists and is
 // not revoked, else errNotFound. It reads committed state on every call, so a
 // revocation by any process counts from the next request.
 func (s *store) userByKeyHash(ctx context.Context, hash []byte) (int64, user, error) {
 	var keyID int64
 	var u user
-	err := s.reader.QueryRowContext(ctx, `
-		SELECT k.id, u.id, u.token, u.email, u.full_name, u.admin
-		FROM api_keys k JOIN users u ON u.id = k.user_id
-		WHERE k.hash = ? AND k.revoked_at IS NULL`, hash).
-		Scan(&keyID, &u.ID, &u.Token, &u.Email, &u.FullName, &u.Admin)
+	err := s.keyLookup.QueryRowContext(ctx, hash).Scan(&keyID, &u.ID, &u.Token, &u.Email, &u.FullName, &u.Admin)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, user{}, errNotFound
 	}
@@ -417,7 +627,7 @@ func (s *store) touchKeys(ctx context.Context, lastUsed map[int64]int64) error {
 	if len(lastUsed) == 0 {
 		return nil
 	}
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		for id, ms := range lastUsed {
 			if _, err := tx.ExecContext(ctx,
 				"UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?", ms, id); err != nil {
@@ -491,7 +701,7 @@ type ticketChange struct {
 // number, its "Ticket created via API" note and its "create" statistic.
 func (s *store) createTicket(ctx context.Context, owner user, nt newTicket) (ticket, error) {
 	var t ticket
-	err := s.write(ctx, func(tx *sql.Tx) (err error) {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) (err error) {
 		t, err = s.insertTicket(ctx, tx, owner, nt)
 		return err
 	})
@@ -501,6 +711,11 @@ func (s *store) createTicket(ctx context.Context, owner user, nt newTicket) (tic
 	return t, nil
 }
 
+const insertTicketSQL = `
+	INSERT INTO tickets (case_number, owner, subject, description, priority, resource_affected, created_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?)
+	RETURNING id, case_number, subject, description, priority, resource_affected, open, created_at`
+
 func (s *store) insertTicket(ctx context.Context, tx *sql.Tx, owner user, nt newTicket) (ticket, error) {
 	caseNumber, err := s.issueCaseNumber(ctx, tx)
 	if err != nil {
@@ -509,11 +724,7 @@ func (s *store) insertTicket(ctx context.Context, tx *sql.Tx, owner user, nt new
 	now := s.millis()
 	var t ticket
 	var created int64
-	err = tx.QueryRowContext(ctx, `
-		INSERT INTO tickets (case_number, owner, subject, description, priority, resource_affected, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)
-		RETURNING id, case_number, subject, description, priority, resource_affected, open, created_at`,
-		caseNumber, owner.ID, nt.Subject, nt.Description, nt.Priority, nt.ResourceAffected, now).
+	err = s.stmt(ctx, tx, insertTicketSQL).QueryRowContext(ctx, caseNumber, owner.ID, nt.Subject, nt.Description, nt.Priority, nt.ResourceAffected, now).
 		Scan(&t.ID, &t.CaseNumber, &t.Subject, &t.Description, &t.Priority, &t.ResourceAffected, &t.Open, &created)
 	if err != nil {
 		return ticket{}, err
@@ -522,13 +733,15 @@ func (s *store) insertTicket(ctx context.Context, tx *sql.Tx, owner user, nt new
 	return t, s.record(ctx, tx, t.ID, owner.ID, now, "create", "Ticket created via API")
 }
 
+const issueCaseNumberSQL = "INSERT INTO case_numbers (case_number) VALUES (?) ON CONFLICT DO NOTHING"
+
 // issueCaseNumber draws random case numbers until one has never been issued.
 func (s *store) issueCaseNumber(ctx context.Context, tx *sql.Tx) (string, error) {
 	// 9,000,000 numbers: even with most of them taken, a hundred draws miss
 	// only when the space is all but exhausted.
 	for range 100 {
 		n := s.randomCaseNumber()
-		res, err := tx.ExecContext(ctx, "INSERT INTO case_numbers (case_number) VALUES (?) ON CONFLICT DO NOTHING", n)
+		res, err := s.stmt(ctx, tx, issueCaseNumberSQL).ExecContext(ctx, n)
 		if err != nil {
 			return "", err
 		}
@@ -539,20 +752,29 @@ func (s *store) issueCaseNumber(ctx context.Context, tx *sql.Tx) (string, error)
 	return "", errors.New("issue case number: no free case number found")
 }
 
+const (
+	insertStatisticSQL = "INSERT INTO statistics (ticket_id, created_at, user_id, action) VALUES (?, ?, ?, ?)"
+	insertNoteSQL      = "INSERT INTO notes (ticket_id, created_at, body) VALUES (?, ?, ?)"
+)
+
 // record writes a statistics entry, and a note when note is not empty.
 func (s *store) record(ctx context.Context, tx *sql.Tx, ticketID, userID, now int64, action, note string) error {
-	if _, err := tx.ExecContext(ctx,
-		"INSERT INTO statistics (ticket_id, created_at, user_id, action) VALUES (?, ?, ?, ?)",
-		ticketID, now, userID, action); err != nil {
+	if _, err := s.stmt(ctx, tx, insertStatisticSQL).ExecContext(ctx, ticketID, now, userID, action); err != nil {
 		return err
 	}
 	if note == "" {
 		return nil
 	}
-	_, err := tx.ExecContext(ctx,
-		"INSERT INTO notes (ticket_id, created_at, body) VALUES (?, ?, ?)", ticketID, now, note)
+	_, err := s.stmt(ctx, tx, insertNoteSQL).ExecContext(ctx, ticketID, now, note)
 	return err
 }
+
+// updateTicketSQL decides an update. Its WHERE clause is the whole rule:
+// only the owner, only while open.
+const updateTicketSQL = `
+	UPDATE tickets SET subject = coalesce(?, subject), description = coalesce(?, description)
+	WHERE case_number = ? AND owner = ? AND open
+	RETURNING id, case_number, subject, description, priority, open`
 
 // updateTicket applies ch to the caller's open ticket and records an
 // "update" statistic (and ch.Note) in the same transaction. It returns
@@ -560,16 +782,11 @@ func (s *store) record(ctx context.Context, tx *sql.Tx, ticketID, userID, now in
 // caller's, but closed), in that precedence.
 func (s *store) updateTicket(ctx context.Context, caller user, caseNumber string, ch ticketChange) (ticket, error) {
 	var t ticket
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		// The WHERE clause is the whole rule: only the owner, only while open.
-		err := tx.QueryRowContext(ctx, `
-			UPDATE tickets SET subject = coalesce(?, subject), description = coalesce(?, description)
-			WHERE case_number = ? AND owner = ? AND open
-			RETURNING id, case_number, subject, description, priority, open`,
-			ch.Subject, ch.Description, caseNumber, caller.ID).
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		err := s.stmt(ctx, tx, updateTicketSQL).QueryRowContext(ctx, ch.Subject, ch.Description, caseNumber, caller.ID).
 			Scan(&t.ID, &t.CaseNumber, &t.Subject, &t.Description, &t.Priority, &t.Open)
 		if errors.Is(err, sql.ErrNoRows) {
-			return explainMiss(ctx, tx, caseNumber, caller.ID)
+			return s.explainMiss(ctx, tx, caseNumber, caller.ID)
 		}
 		if err != nil {
 			return err
@@ -586,13 +803,15 @@ func (s *store) updateTicket(ctx context.Context, caller user, caseNumber string
 	return t, nil
 }
 
+const explainMissSQL = "SELECT owner, open FROM tickets WHERE case_number = ?"
+
 // explainMiss says why a conditional statement matched no row: errNotFound,
 // errForbidden or errClosed. It runs inside the same transaction, so the
 // answer describes the state the statement saw; it never decides anything.
-func explainMiss(ctx context.Context, tx *sql.Tx, caseNumber string, callerID int64) error {
+func (s *store) explainMiss(ctx context.Context, tx *sql.Tx, caseNumber string, callerID int64) error {
 	var owner int64
 	var open bool
-	err := tx.QueryRowContext(ctx, "SELECT owner, open FROM tickets WHERE case_number = ?", caseNumber).Scan(&owner, &open)
+	err := s.stmt(ctx, tx, explainMissSQL).QueryRowContext(ctx, caseNumber).Scan(&owner, &open)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return errNotFound
@@ -606,20 +825,21 @@ func explainMiss(ctx context.Context, tx *sql.Tx, caseNumber string, callerID in
 	return fmt.Errorf("ticket %s matched no row but is open and owned by the caller", caseNumber)
 }
 
+const resolveTicketSQL = `
+	UPDATE tickets SET open = 0, closed_at = ?, closed_by = ?
+	WHERE case_number = ? AND owner = ? AND open
+	RETURNING id, case_number, subject, closed_at, closed_by`
+
 // resolveTicket closes the caller's open ticket, with its "Ticket resolved
 // via API" note and "resolve" statistic. It returns errNotFound when the
 // ticket does not exist, is another user's, or is already closed.
 func (s *store) resolveTicket(ctx context.Context, caller user, caseNumber string) (ticket, error) {
 	var t ticket
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		now := s.millis()
 		var closed int64
 		var closedBy string
-		err := tx.QueryRowContext(ctx, `
-			UPDATE tickets SET open = 0, closed_at = ?, closed_by = ?
-			WHERE case_number = ? AND owner = ? AND open
-			RETURNING id, case_number, subject, closed_at, closed_by`,
-			now, caller.FullName, caseNumber, caller.ID).
+		err := s.stmt(ctx, tx, resolveTicketSQL).QueryRowContext(ctx, now, caller.FullName, caseNumber, caller.ID).
 			Scan(&t.ID, &t.CaseNumber, &t.Subject, &closed, &closedBy)
 		if errors.Is(err, sql.ErrNoRows) {
 			return errNotFound
@@ -637,22 +857,30 @@ func (s *store) resolveTicket(ctx context.Context, caller user, caseNumber strin
 	return t, nil
 }
 
+const (
+	fetchTicketSQL = `
+		UPDATE tickets SET views = views + 1
+		WHERE case_number = ? AND owner = ?
+		RETURNING id, case_number, subject, description, priority, resource_affected, open,
+		          created_at, closed_at, closed_by, views`
+	selectNotesSQL      = "SELECT id, created_at, body, '' FROM notes WHERE ticket_id = ? ORDER BY id"
+	selectStatisticsSQL = `
+		SELECT s.id, s.created_at, s.action, u.token
+		FROM statistics s JOIN users u ON u.id = s.user_id
+		WHERE s.ticket_id = ? ORDER BY s.id`
+)
+
 // fetchTicket returns the caller's ticket with its notes and statistics,
 // counting this fetch in its views. It returns errNotFound when the ticket
 // does not exist or is another user's.
 func (s *store) fetchTicket(ctx context.Context, caller user, caseNumber string) (ticketDetail, error) {
 	d := ticketDetail{Owner: caller}
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		t := &d.ticket
 		var created int64
 		var closed sql.NullInt64
 		var closedBy sql.NullString
-		err := tx.QueryRowContext(ctx, `
-			UPDATE tickets SET views = views + 1
-			WHERE case_number = ? AND owner = ?
-			RETURNING id, case_number, subject, description, priority, resource_affected, open,
-			          created_at, closed_at, closed_by, views`,
-			caseNumber, caller.ID).
+		err := s.stmt(ctx, tx, fetchTicketSQL).QueryRowContext(ctx, caseNumber, caller.ID).
 			Scan(&t.ID, &t.CaseNumber, &t.Subject, &t.Description, &t.Priority, &t.ResourceAffected, &t.Open,
 				&created, &closed, &closedBy, &t.Views)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -666,14 +894,10 @@ func (s *store) fetchTicket(ctx context.Context, caller user, caseNumber string)
 		if closedBy.Valid {
 			t.ClosedBy = &closedBy.String
 		}
-		if d.Notes, err = queryEntries(ctx, tx,
-			"SELECT id, created_at, body, '' FROM notes WHERE ticket_id = ? ORDER BY id", t.ID); err != nil {
+		if d.Notes, err = queryEntries(ctx, s.stmt(ctx, tx, selectNotesSQL), t.ID); err != nil {
 			return err
 		}
-		d.Statistics, err = queryEntries(ctx, tx, `
-			SELECT s.id, s.created_at, s.action, u.token
-			FROM statistics s JOIN users u ON u.id = s.user_id
-			WHERE s.ticket_id = ? ORDER BY s.id`, t.ID)
+		d.Statistics, err = queryEntries(ctx, s.stmt(ctx, tx, selectStatisticsSQL), t.ID)
 		return err
 	})
 	if err != nil {
@@ -682,13 +906,14 @@ func (s *store) fetchTicket(ctx context.Context, caller user, caseNumber string)
 	return d, nil
 }
 
+const deleteTicketSQL = "DELETE FROM tickets WHERE case_number = ? AND owner = ? AND open"
+
 // deleteTicket deletes the caller's open ticket with its notes and
 // statistics. It returns errNotFound when the ticket does not exist, is
 // closed, or is another user's. Its case number stays issued.
 func (s *store) deleteTicket(ctx context.Context, caller user, caseNumber string) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx,
-			"DELETE FROM tickets WHERE case_number = ? AND owner = ? AND open", caseNumber, caller.ID)
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := s.stmt(ctx, tx, deleteTicketSQL).ExecContext(ctx, caseNumber, caller.ID)
 		if err != nil {
 			return err
 		}
@@ -775,8 +1000,8 @@ func listTicketsSQL(owner user, f ticketFilter) (count, page string, args []any)
 	return count, page, args
 }
 
-func queryEntries(ctx context.Context, tx *sql.Tx, query string, ticketID int64) ([]ticketEntry, error) {
-	rows, err := tx.QueryContext(ctx, query, ticketID)
+func queryEntries(ctx context.Context, query *sql.Stmt, ticketID int64) ([]ticketEntry, error) {
+	rows, err := query.QueryContext(ctx, ticketID)
 	if err != nil {
 		return nil, err
 	}

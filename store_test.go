@@ -4,11 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 func TestOpenStoreCreatesFile(t *testing.T) {
@@ -147,5 +150,117 @@ func TestDeleteKeepsCaseNumbersIssued(t *testing.T) {
 	e.store.reader.QueryRow("SELECT count(*) FROM notes").Scan(&notes)
 	if notes != 0 {
 		t.Errorf("deleting a ticket left %d notes", notes)
+	}
+}
+
+// TestGroupCommitIsolatesRequests: many writes at once share transactions,
+// yet each failing write undoes only its own changes, and each successful
+// one is committed when write returns.
+func TestGroupCommitIsolatesRequests(t *testing.T) {
+	for _, maxBatch := range []int{1, 4, 64} {
+		t.Run(strconv.Itoa(maxBatch), func(t *testing.T) {
+			st, err := openStore(context.Background(), filepath.Join(t.TempDir(), "g.db"), storeOptions{maxBatch: maxBatch})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.close()
+			const writers = 200
+			errs := make(chan error, writers)
+			var wg sync.WaitGroup
+			for i := range writers {
+				wg.Go(func() {
+					errs <- st.write(context.Background(), func(ctx context.Context, tx *sql.Tx) error {
+						if _, err := tx.ExecContext(ctx, "INSERT INTO case_numbers VALUES (?)", strconv.Itoa(i)); err != nil {
+							return err
+						}
+						if i%3 == 0 {
+							return fmt.Errorf("write %d fails after writing", i)
+						}
+						return nil
+					})
+				})
+			}
+			wg.Wait()
+			close(errs)
+			failed := 0
+			for err := range errs {
+				if err != nil {
+					failed++
+				}
+			}
+			var rows int
+			st.reader.QueryRow("SELECT count(*) FROM case_numbers").Scan(&rows)
+			var kept int
+			st.reader.QueryRow("SELECT count(*) FROM case_numbers WHERE CAST(case_number AS INTEGER) % 3 != 0").Scan(&kept)
+			if failed != 67 || rows != writers-67 || kept != rows {
+				t.Errorf("%d writes failed (want 67), %d rows kept (want %d), %d of them from successful writes", failed, rows, writers-67, kept)
+			}
+		})
+	}
+}
+
+// TestGroupCommitBatches: writes that wait while the writer is busy are
+// committed together, up to maxBatch a transaction.
+func TestGroupCommitBatches(t *testing.T) {
+	st, err := openStore(context.Background(), filepath.Join(t.TempDir(), "g.db"), storeOptions{maxBatch: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.close()
+	running, release := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		st.write(context.Background(), func(ctx context.Context, tx *sql.Tx) error {
+			close(running)
+			<-release
+			return nil
+		})
+	})
+	<-running
+	for range 32 {
+		wg.Go(func() {
+			st.write(context.Background(), func(ctx context.Context, tx *sql.Tx) error { return nil })
+		})
+	}
+	time.Sleep(200 * time.Millisecond) // let the 32 queue behind the busy writer
+	close(release)
+	wg.Wait()
+	// 1 transaction for the first write, then the 32 in batches of at most 8.
+	if w, tx := st.writes.Load(), st.transactions.Load(); w != 33 || tx != 5 {
+		t.Errorf("%d writes in %d transactions, want 33 in 5", w, tx)
+	}
+}
+
+// TestWriteOfAGoneClientDoesNothing: a write whose request ended before
+// its turn never runs.
+func TestWriteOfAGoneClientDoesNothing(t *testing.T) {
+	st, err := openStore(context.Background(), filepath.Join(t.TempDir(), "g.db"), storeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	ran := false
+	err = st.write(ctx, func(ctx context.Context, tx *sql.Tx) error { ran = true; return nil })
+	if !errors.Is(err, context.Canceled) || ran {
+		t.Errorf("write with an ended context: %v, ran %v", err, ran)
+	}
+}
+
+// TestPanicInAWriteIsAnError: a panicking write fails alone; the writer
+// goes on.
+func TestPanicInAWriteIsAnError(t *testing.T) {
+	st, err := openStore(context.Background(), filepath.Join(t.TempDir(), "g.db"), storeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.close()
+	err = st.write(context.Background(), func(ctx context.Context, tx *sql.Tx) error { panic("boom") })
+	if err == nil || !strings.Contains(err.Error(), "panic in write: boom") {
+		t.Errorf("panicking write: %v", err)
+	}
+	if err := st.write(context.Background(), func(ctx context.Context, tx *sql.Tx) error { return nil }); err != nil {
+		t.Errorf("write after a panic: %v", err)
 	}
 }
