@@ -60,15 +60,32 @@ func bearerToken(header string) (string, bool) {
 
 // authenticator checks each request's API key and remembers when each key
 // was last used, so that "key list" can show it without a write per request.
+//
+// It keeps the live keys it has looked up in memory: a lookup in SQLite
+// costs a read transaction, which under write load starts from a cold page
+// cache every time. The cache is dropped whenever the store's keysVersion
+// changes, which every added or revoked key does, in any process, before
+// the command that made the change returns.
 type authenticator struct {
 	store *store
 
 	mu       sync.Mutex
 	lastUsed map[int64]int64 // key id → Unix milliseconds, not yet written
+	version  int64           // the keysVersion that keys belongs to
+	keys     map[[sha256.Size]byte]liveKey
 }
 
+// liveKey is a key known to be live at the cache's version.
+type liveKey struct {
+	id   int64
+	user user
+}
+
+// maxCachedKeys bounds the cache; past it, the cache starts again.
+const maxCachedKeys = 10_000
+
 func newAuthenticator(s *store) *authenticator {
-	return &authenticator{store: s, lastUsed: make(map[int64]int64)}
+	return &authenticator{store: s, lastUsed: make(map[int64]int64), keys: make(map[[sha256.Size]byte]liveKey)}
 }
 
 // authenticate returns the user whose key the request carries. It returns
@@ -82,18 +99,40 @@ func (a *authenticator) authenticate(r *http.Request) (user, error) {
 	if !wellFormedKey(token) {
 		return user{}, errInvalidToken
 	}
-	keyID, u, err := a.store.userByKeyHash(r.Context(), hashKey(token))
-	if errors.Is(err, errNotFound) {
-		return user{}, errInvalidToken
+	hash := sha256.Sum256([]byte(token))
+	// Read the version before the database: a change after this point is
+	// seen by the next request, which finds a new version.
+	version := a.store.keysVersion()
+	a.mu.Lock()
+	if version != a.version || version < 0 {
+		clear(a.keys)
+		a.version = version
 	}
-	if err != nil {
-		return user{}, fmt.Errorf("authenticate: %w", err)
+	k, cached := a.keys[hash]
+	a.mu.Unlock()
+	if !cached {
+		keyID, u, err := a.store.userByKeyHash(r.Context(), hash[:])
+		if errors.Is(err, errNotFound) {
+			return user{}, errInvalidToken
+		}
+		if err != nil {
+			return user{}, fmt.Errorf("authenticate: %w", err)
+		}
+		k = liveKey{id: keyID, user: u}
+		a.mu.Lock()
+		if version == a.version && version >= 0 {
+			if len(a.keys) >= maxCachedKeys {
+				clear(a.keys)
+			}
+			a.keys[hash] = k
+		}
+		a.mu.Unlock()
 	}
 	now := a.store.millis()
 	a.mu.Lock()
-	a.lastUsed[keyID] = now
+	a.lastUsed[k.id] = now
 	a.mu.Unlock()
-	return u, nil
+	return k.user, nil
 }
 
 // flushUsage writes the last-use times gathered since the previous flush.

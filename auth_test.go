@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -256,4 +257,26 @@ func dumpDatabase(t *testing.T, st *store) string {
 		rows.Close()
 	}
 	return b.String()
+}
+
+// TestKeyCacheNeedsTheKeysFile: without the file that counts key changes,
+// nothing is cached, so even a revocation written straight into SQLite, past
+// the store, counts from the next request.
+func TestKeyCacheNeedsTheKeysFile(t *testing.T) {
+	f := newFixture(t)
+	body := f.fill(`{"caseNumber":"{open}"}`)
+	if r := f.post("/tickets/fetchSingleTicket", f.aliceKey, body); r.status != 200 {
+		t.Fatalf("before: %d %s", r.status, r.body)
+	}
+	if err := os.Remove(f.dbPath + "-keys"); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.post("/tickets/fetchSingleTicket", f.aliceKey, body); r.status != 200 {
+		t.Fatalf("without the keys file: %d %s", r.status, r.body)
+	}
+	if _, err := f.store.writer.Exec("UPDATE api_keys SET revoked_at = 1"); err != nil {
+		t.Fatal(err)
+	}
+	f.post("/tickets/fetchSingleTicket", f.aliceKey, body).
+		expect(t, 403, `{"Response":false,"Message":"Invalid API Token","Code":403}`)
 }

@@ -42,23 +42,29 @@ var migrations = []func(ctx context.Context, tx *sql.Tx) error{
 }
 
 func init() {
-	// SQLite's own lower() and LIKE fold ASCII only; searches fold all of Unicode.
-	sqlite.MustRegisterDeterministicScalarFunction("ticketd_fold", 1,
-		func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+	// SQLite's own lower() and LIKE fold ASCII only; searches fold all of
+	// Unicode. VolatileArgs: the functions keep no argument past their call,
+	// and only so does the driver pass TEXT whole (NUL included) and uncopied.
+	sqlite.MustRegisterFunction("ticketd_fold", &sqlite.FunctionImpl{
+		NArgs: 1, Deterministic: true, VolatileArgs: true,
+		Scalar: func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
 			if s, ok := args[0].(string); ok {
-				return foldCase(s), nil
+				return strings.Clone(foldCase(s)), nil
 			}
-			return args[0], nil
-		})
+			return nil, nil
+		},
+	})
 	// ticketd_match(a, b, needle): whether the folded needle occurs in a or
 	// in b, folded. One call per row instead of two.
-	sqlite.MustRegisterDeterministicScalarFunction("ticketd_match", 3,
-		func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+	sqlite.MustRegisterFunction("ticketd_match", &sqlite.FunctionImpl{
+		NArgs: 3, Deterministic: true, VolatileArgs: true,
+		Scalar: func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
 			a, _ := args[0].(string)
 			b, _ := args[1].(string)
 			needle, _ := args[2].(string)
 			return containsFolded(a, needle) || containsFolded(b, needle), nil
-		})
+		},
+	})
 }
 
 // foldCase maps s to a form in which strings that differ only in letter
@@ -126,6 +132,7 @@ type store struct {
 	checkpoint *sql.DB
 	prepared   map[string]*sql.Stmt // by query text; see preparedWrites
 	keyLookup  *sql.Stmt            // on the read pool
+	keysPath   string               // see keysVersion
 	now        func() time.Time
 
 	ops      chan *writeOp // to the writer goroutine
@@ -184,7 +191,11 @@ func openStore(ctx context.Context, path string, opts storeOptions) (*store, err
 	}
 	f.Close()
 
+	if err := touchFile(path+"-keys", false); err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
 	s := &store{
+		keysPath: path + "-keys",
 		now:      opts.now,
 		rng:      rand.New(rand.NewChaCha8(seed)),
 		prepared: map[string]*sql.Stmt{},
@@ -219,7 +230,7 @@ func (s *store) open(ctx context.Context, path string, mode syncMode) error {
 	}
 	// Memory-mapped reads: a connection's page cache is dropped whenever
 	// another connection commits, and the mapping makes the re-reads cheap.
-	if s.reader, err = openPool(path+common+"&_pragma=mmap_size(268435456)&_pragma=query_only(1)", 8); err != nil {
+	if s.reader, err = openPool(path+common+"&_pragma=query_only(1)", 8); err != nil {
 		return err
 	}
 	if s.checkpoint, err = openPool(path+common, 1); err != nil {
@@ -515,6 +526,40 @@ type apiKeyInfo struct {
 	Revoked  *time.Time
 }
 
+// keysVersion returns a number that changes whenever a key is added or
+// revoked, by this process or any other: the size of the file beside the
+// database to which every such change appends a byte once it has committed.
+// A cache of keys is current while the number stays the same. It returns -1
+// when the file cannot be read: then nothing may be cached.
+func (s *store) keysVersion() int64 {
+	info, err := os.Stat(s.keysPath)
+	if err != nil {
+		return -1
+	}
+	return info.Size()
+}
+
+// keysChanged records a committed change of the keys (see keysVersion).
+func (s *store) keysChanged() error {
+	if err := touchFile(s.keysPath, true); err != nil {
+		return fmt.Errorf("record key change (running servers may keep using the old keys until restarted): %w", err)
+	}
+	return nil
+}
+
+// touchFile creates the file, mode 0600, when missing, and appends a byte
+// to it when grow is set.
+func touchFile(path string, grow bool) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	if grow {
+		_, err = f.Write([]byte{'\n'})
+	}
+	return errors.Join(err, f.Close())
+}
+
 // addKey stores the hash of a new key for the user with this email,
 // creating the user when the email is new (fullName, or the email when
 // blank, and admin apply only then). It returns the key's id.
@@ -535,7 +580,7 @@ func (s *store) addKey(ctx context.Context, email, fullName string, admin bool, 
 	if err != nil {
 		return 0, fmt.Errorf("add key for %s: %w", email, err)
 	}
-	return keyID, nil
+	return keyID, s.keysChanged()
 }
 
 // ensureUser returns the id of the user with this email, creating it first
@@ -598,7 +643,7 @@ func (s *store) revokeKey(ctx context.Context, id int64) error {
 	if err != nil {
 		return fmt.Errorf("revoke key %d: %w", id, err)
 	}
-	return nil
+	return s.keysChanged()
 }
 
 const keyLookupSQL = `

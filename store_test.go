@@ -21,7 +21,7 @@ func TestOpenStoreCreatesFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.close()
-	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-keys"} {
 		info, err := os.Stat(p)
 		if err != nil {
 			t.Fatalf("stat %s: %v", p, err)

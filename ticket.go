@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -147,7 +146,8 @@ func readFields(r *http.Request) (fields, error) {
 
 // decodeFields parses body, which must be one JSON object and nothing else.
 func decodeFields(body []byte) (fields, error) {
-	if len(bytes.TrimSpace(body)) == 0 {
+	// Only JSON's own white space: a body of "\v" is not empty, it is invalid.
+	if len(bytes.Trim(body, " \t\r\n")) == 0 {
 		return fields{}, nil
 	}
 	// encoding/json would quietly turn invalid UTF-8 into U+FFFD.
@@ -215,17 +215,78 @@ func (f fields) text(name string) (string, fieldState) {
 	return s, fieldValid
 }
 
-// number reads a number field that must have a whole value (2, 2.0, 2e0).
-func (f fields) number(name string) (float64, fieldState) {
+// integer reads a number field that must have a whole value (2, 2.0,
+// 2e0, 20e-1): it returns the value's decimal digits, exactly, with "-"
+// when negative. A fraction, a number beyond float64's range (1e400), or
+// anything but a number is fieldWrongType.
+func (f fields) integer(name string) (string, fieldState) {
 	v := f.raw(name)
 	if v == nil {
-		return 0, fieldAbsent
+		return "", fieldAbsent
 	}
-	if v[0] != '-' && (v[0] < '0' || v[0] > '9') {
-		return 0, fieldWrongType
+	if !isNumber(v) {
+		return "", fieldWrongType
 	}
-	n, err := strconv.ParseFloat(string(v), 64)
-	if err != nil || n != math.Trunc(n) {
+	digits, ok := wholeNumber(string(v))
+	if !ok {
+		return "", fieldWrongType
+	}
+	return digits, fieldValid
+}
+
+func isNumber(v json.RawMessage) bool {
+	return len(v) > 0 && (v[0] == '-' || ('0' <= v[0] && v[0] <= '9'))
+}
+
+// wholeNumber returns the decimal digits of a JSON number literal when its
+// value is a whole number within float64's range. It reads the literal's
+// digits, not a float64, so that 2.0000000000000001 is not taken for 2.
+func wholeNumber(literal string) (string, bool) {
+	if _, err := strconv.ParseFloat(literal, 64); err != nil {
+		return "", false
+	}
+	sign, rest := "", literal
+	if rest[0] == '-' {
+		sign, rest = "-", rest[1:]
+	}
+	mantissa, expText := rest, ""
+	if i := strings.IndexAny(rest, "eE"); i >= 0 {
+		mantissa, expText = rest[:i], rest[i+1:]
+	}
+	intPart, fracPart, _ := strings.Cut(mantissa, ".")
+	digits := strings.TrimLeft(intPart+fracPart, "0")
+	if digits == "" {
+		return "0", true
+	}
+	exp := 0
+	if expText != "" {
+		var err error
+		if exp, err = strconv.Atoi(expText); err != nil {
+			// Beyond int, yet ParseFloat found it in range: a tiny fraction.
+			return "", false
+		}
+	}
+	exp -= len(fracPart)
+	for digits[len(digits)-1] == '0' {
+		digits = digits[:len(digits)-1]
+		exp++
+	}
+	if exp < 0 {
+		return "", false
+	}
+	// ParseFloat accepted it, so the value has at most 309 digits.
+	return sign + digits + strings.Repeat("0", exp), true
+}
+
+// smallInteger reads an integer field as an int64; a whole number beyond
+// int64 is fieldWrongType, as no field takes one.
+func (f fields) smallInteger(name string) (int64, fieldState) {
+	digits, state := f.integer(name)
+	if state != fieldValid {
+		return 0, state
+	}
+	n, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil {
 		return 0, fieldWrongType
 	}
 	return n, fieldValid
@@ -234,8 +295,8 @@ func (f fields) number(name string) (float64, fieldState) {
 // caseNumber reads a case number field: a string, or an integer read as
 // its decimal digits.
 func (f fields) caseNumber(name string) (string, fieldState) {
-	if n, state := f.number(name); state == fieldValid {
-		return strconv.FormatFloat(n, 'f', -1, 64), fieldValid
+	if isNumber(f.raw(name)) {
+		return f.integer(name)
 	}
 	return f.text(name)
 }
@@ -442,7 +503,7 @@ func (a *api) handleTicketCreate(ctx context.Context, caller user, req request) 
 	title, titleState := req.fields.text("Title")
 	description, descriptionState := req.fields.text("Description")
 	resource, resourceState := req.fields.text("ResourceAffected")
-	priority, priorityState := req.fields.number("Priority")
+	priority, priorityState := req.fields.smallInteger("Priority")
 	if _, s := req.fields.text("Priority"); s == fieldBlank {
 		priorityState = fieldBlank
 	}
@@ -783,18 +844,18 @@ func listQuery(f fields) (ticketFilter, int64, error) {
 	if filter.Platform, state = f.text("platform"); state == fieldWrongType {
 		return filter, 0, badRequest("platform must be a string")
 	}
-	if n, state := f.number("priority"); state != fieldAbsent {
+	if n, state := f.smallInteger("priority"); state != fieldAbsent {
 		if state != fieldValid || n < 1 || n > 3 {
 			return filter, 0, badRequest("Invalid priority: must be 1, 2 or 3")
 		}
 		filter.Priority = int(n)
 	}
 	page := int64(1)
-	if n, state := f.number("page"); state != fieldAbsent {
+	if n, state := f.smallInteger("page"); state != fieldAbsent {
 		if state != fieldValid || n < 1 || n > maxPageNumber {
 			return filter, 0, badRequest("Invalid page: must be a positive integer")
 		}
-		page = int64(n)
+		page = n
 	}
 	return filter, page, nil
 }

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -619,4 +623,77 @@ func TestImpossibleCaseNumberNeedsNoQuery(t *testing.T) {
 	}
 	f.post("/tickets/resolve", f.aliceKey, `{"CaseId":"ABC1234"}`).
 		expect(t, 500, `{"Response":false,"Message":"Internal Server Error","Code":500}`)
+}
+
+func TestWholeNumber(t *testing.T) {
+	for _, tc := range []struct {
+		literal, want string
+		ok            bool
+	}{
+		{"2", "2", true}, {"2.0", "2", true}, {"2e0", "2", true}, {"20e-1", "2", true}, {"0.2e1", "2", true},
+		{"2E+0", "2", true}, {"-0", "0", true}, {"0.000", "0", true}, {"0e-99999999999999999999", "0", true},
+		{"-1234567", "-1234567", true}, {"2650478", "2650478", true}, {"2.650478e6", "2650478", true},
+		{"9007199254740993", "9007199254740993", true}, {"1e20", "100000000000000000000", true},
+		{"2.5", "", false}, {"2.0000000000000001", "", false}, {"1e-400", "", false}, {"1e400", "", false},
+		{"-1e400", "", false}, {"1e-99999999999999999999", "", false}, {"0.1", "", false},
+	} {
+		got, ok := wholeNumber(tc.literal)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("wholeNumber(%q) = %q, %v; want %q, %v", tc.literal, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// BenchmarkTicketUpdate measures POST /tickets/update in process: routing,
+// authentication, decoding, validation, the SQLite transaction and the
+// answer. "serial" is one client; "parallel" is many, sharing transactions
+// through group commit.
+func BenchmarkTicketUpdate(b *testing.B) {
+	st, err := openStore(context.Background(), filepath.Join(b.TempDir(), "bench.db"), storeOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.close()
+	key, hash := newAPIKey()
+	if _, err := st.addKey(context.Background(), "bench@example.com", "", false, hash); err != nil {
+		b.Fatal(err)
+	}
+	_, u, _ := st.userByKeyHash(context.Background(), hash)
+	var cases []string
+	for range 100 {
+		tk, err := st.createTicket(context.Background(), u, newTicket{Subject: "s", Description: "d", Priority: 2, ResourceAffected: "General"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		cases = append(cases, tk.CaseNumber)
+	}
+	h := newServer(st, newAuthenticator(st), discardLogger(), corsPolicy{})
+	update := func(i int) {
+		body := `{"CaseId":"` + cases[i%len(cases)] + `","Title":"UPDATED: Issue with sweepstakes entry","Description":"` + seedDescription + `"}`
+		req := httptest.NewRequest(http.MethodPost, "/tickets/update", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != 200 {
+			b.Fatalf("%d %s", w.Code, w.Body)
+		}
+	}
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			update(i)
+			i++
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetParallelism(16)
+		var n atomic.Int64
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				update(int(n.Add(1)))
+			}
+		})
+	})
 }
