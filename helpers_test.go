@@ -61,7 +61,7 @@ func (b *syncBuffer) String() string {
 // testEnv is a real ticketd: a SQLite file under t.TempDir(), served over
 // real HTTP by httptest, with a pinned clock and pinned randomness.
 type testEnv struct {
-	t      *testing.T
+	t      testing.TB
 	dbPath string
 	store  *store
 	clock  *testClock
@@ -80,7 +80,7 @@ func withCORS(flagValue string) envOption {
 	return func(c *envConfig) { c.cors = parseCORS(flagValue) }
 }
 
-func newTestEnv(t *testing.T, opts ...envOption) *testEnv {
+func newTestEnv(t testing.TB, opts ...envOption) *testEnv {
 	t.Helper()
 	var cfg envConfig
 	for _, o := range opts {

@@ -24,7 +24,7 @@ type fixture struct {
 	bobOpen, bobClosed, missing string
 }
 
-func newFixture(t *testing.T, opts ...envOption) *fixture {
+func newFixture(t testing.TB, opts ...envOption) *fixture {
 	t.Helper()
 	f := &fixture{testEnv: newTestEnv(t, opts...)}
 	f.aliceKey, f.alice = f.addUser("alice@example.com", "Alice Able", false)
