@@ -646,15 +646,8 @@ func (s *store) listKeys(ctx context.Context) ([]apiKeyInfo, error) {
 // is no such key; revoking a revoked key succeeds and keeps the first time.
 func (s *store) revokeKey(ctx context.Context, id int64) error {
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx,
-			"UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?", s.millis(), id)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return firstErr(err, errNotFound)
-		}
-		return nil
+		return changedARow(tx.ExecContext(ctx,
+			"UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?", s.millis(), id))
 	})
 	if err != nil {
 		return fmt.Errorf("revoke key %d: %w", id, err)
@@ -974,14 +967,7 @@ const deleteTicketSQL = "DELETE FROM tickets WHERE case_number = ? AND owner = ?
 // closed, or is another user's. Its case number stays issued.
 func (s *store) deleteTicket(ctx context.Context, caller user, caseNumber string) error {
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := s.stmt(ctx, tx, deleteTicketSQL).ExecContext(ctx, caseNumber, caller.ID)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return firstErr(err, errNotFound)
-		}
-		return nil
+		return changedARow(s.stmt(ctx, tx, deleteTicketSQL).ExecContext(ctx, caseNumber, caller.ID))
 	})
 	if err != nil {
 		return fmt.Errorf("delete ticket %s: %w", caseNumber, err)
@@ -1086,6 +1072,17 @@ func optionalTime(ms sql.NullInt64) *time.Time {
 	}
 	t := time.UnixMilli(ms.Int64).UTC()
 	return &t
+}
+
+// changedARow takes an Exec's outcome: errNotFound when it changed no row.
+func changedARow(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return firstErr(err, errNotFound)
+	}
+	return nil
 }
 
 // firstErr returns the first non-nil error.

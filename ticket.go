@@ -418,12 +418,9 @@ type updatedTicket struct {
 }
 
 func (a *api) handleTicketUpdate(ctx context.Context, caller user, req request) (int, any, error) {
-	caseNumber, state := req.fields.caseNumber("CaseId")
-	switch state {
-	case fieldAbsent, fieldBlank:
-		return 0, nil, badRequest("CaseId is required")
-	case fieldWrongType:
-		return 0, nil, badRequest("CaseId must be a string")
+	caseNumber, err := requiredCaseNumber(req.fields, "CaseId", "CaseId is required")
+	if err != nil {
+		return 0, nil, err
 	}
 	title, titleState := req.fields.text("Title")
 	description, descriptionState := req.fields.text("Description")
@@ -432,7 +429,6 @@ func (a *api) handleTicketUpdate(ctx context.Context, caller user, req request) 
 		return 0, nil, badRequest("At least one field (Title or Description) must be provided")
 	}
 	var ch ticketChange
-	var err error
 	if ch.Subject, err = optionalText("Title", title, titleState, maxTitle); err != nil {
 		return 0, nil, err
 	}
@@ -605,12 +601,9 @@ type statistEntry struct {
 }
 
 func (a *api) handleTicketFetch(ctx context.Context, caller user, req request) (int, any, error) {
-	caseNumber, state := req.fields.caseNumber("caseNumber")
-	switch state {
-	case fieldAbsent, fieldBlank:
-		return 0, nil, badRequest("Missing caseNumber")
-	case fieldWrongType:
-		return 0, nil, badRequest("caseNumber must be a string")
+	caseNumber, err := requiredCaseNumber(req.fields, "caseNumber", "Missing caseNumber")
+	if err != nil {
+		return 0, nil, err
 	}
 	notFound := &apiError{http.StatusNotFound, "Ticket Not Found or Access Denied"}
 	if !possibleCaseNumber(caseNumber) {
@@ -689,7 +682,7 @@ type resolvedTicket struct {
 var errResolveNotFound = &apiError{http.StatusNotFound, "Ticket Not Found or Already Closed"}
 
 func (a *api) handleTicketResolve(ctx context.Context, caller user, req request) (int, any, error) {
-	caseNumber, err := requiredCaseID(req.fields)
+	caseNumber, err := requiredCaseNumber(req.fields, "CaseId", missingCaseID)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -710,14 +703,19 @@ func (a *api) handleTicketResolve(ctx context.Context, caller user, req request)
 	}, nil
 }
 
-// requiredCaseID reads the CaseId of resolve and delete.
-func requiredCaseID(f fields) (string, error) {
-	caseNumber, state := f.caseNumber("CaseId")
+// missingCaseID is resolve's and delete's answer to a missing CaseId.
+const missingCaseID = "Missing Required Field: CaseId is required"
+
+// requiredCaseNumber reads the case number field name, answering missing
+// when it is absent or blank and "<name> must be a string" when it is of
+// another type.
+func requiredCaseNumber(f fields, name, missing string) (string, error) {
+	caseNumber, state := f.caseNumber(name)
 	switch state {
 	case fieldAbsent, fieldBlank:
-		return "", badRequest("Missing Required Field: CaseId is required")
+		return "", badRequest(missing)
 	case fieldWrongType:
-		return "", badRequest("CaseId must be a string")
+		return "", badRequest(name + " must be a string")
 	}
 	return caseNumber, nil
 }
@@ -756,7 +754,7 @@ type deleteResponse struct {
 }
 
 func (a *api) handleTicketDelete(ctx context.Context, caller user, req request) (int, any, error) {
-	caseNumber, err := requiredCaseID(req.fields)
+	caseNumber, err := requiredCaseNumber(req.fields, "CaseId", missingCaseID)
 	if err != nil {
 		return 0, nil, err
 	}
