@@ -46,6 +46,11 @@ func TestRouting(t *testing.T) {
 		{"GET", "/tickets/fetchSingleTicket", 405, "POST"},
 		{"PATCH", "/tickets/resolve", 405, "POST"},
 		{"GET", "/support/tickets/1234567/close", 405, "POST"},
+		{"GET", "/tickets/fetchOpenTickets", 405, "POST"},
+		{"PUT", "/tickets/fetchClosedTickets", 405, "POST"},
+		{"GET", "/tickets/delete", 405, "POST"},
+		{"POST", "/openapi.json", 405, "GET"},
+		{"GET", "/tickets/delete/", 404, ""},
 		{"POST", "/healthz", 405, "GET"},
 		{"OPTIONS", "/healthz", 405, "GET"},
 	} {
