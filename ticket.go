@@ -145,15 +145,51 @@ func readFields(r *http.Request) (fields, error) {
 }
 
 // decodeFields parses body, which must be one JSON object and nothing else.
+// The usual body is checked by json.Valid, with encoding/json's own grammar,
+// and then split by a walk that can trust it: a fraction of the cost of a
+// json.Decoder token loop. json.Valid also counts the body's own braces
+// toward encoding/json's nesting limit, which the server applies to each
+// value instead, so a body it refuses is decided by the token loop.
 func decodeFields(body []byte) (fields, error) {
 	// Only JSON's own white space: a body of "\v" is not empty, it is invalid.
-	if len(bytes.Trim(body, " \t\r\n")) == 0 {
+	object := trimJSONSpace(body)
+	if len(object) == 0 {
 		return fields{}, nil
 	}
 	// encoding/json would quietly turn invalid UTF-8 into U+FFFD.
-	if !utf8.Valid(body) {
+	if !utf8.Valid(object) {
 		return nil, errInvalidJSON
 	}
+	if object[0] == '{' && json.Valid(object) {
+		return splitObject(object)
+	}
+	return decodeFieldsWithDecoder(object)
+}
+
+// splitObject returns the fields of a valid JSON object.
+func splitObject(object []byte) (fields, error) {
+	f := fields{}
+	rest := trimJSONSpace(object[1:])
+	for rest[0] != '}' {
+		end := stringEnd(rest)
+		name, err := unquote(rest[:end])
+		if err != nil {
+			return nil, errInvalidJSON
+		}
+		rest = trimJSONSpace(trimJSONSpace(rest[end:])[1:]) // past the colon
+		end = valueEnd(rest)
+		f[strings.ToLower(name)] = json.RawMessage(rest[:end])
+		rest = trimJSONSpace(rest[end:])
+		if rest[0] == ',' {
+			rest = trimJSONSpace(rest[1:])
+		}
+	}
+	return f, nil
+}
+
+// decodeFieldsWithDecoder parses body with json.Decoder's token loop, each
+// value on its own.
+func decodeFieldsWithDecoder(body []byte) (fields, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return nil, errInvalidJSON
@@ -178,6 +214,65 @@ func decodeFields(body []byte) (fields, error) {
 		return nil, errInvalidJSON
 	}
 	return f, nil
+}
+
+func trimJSONSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\r' || b[0] == '\n') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t' || b[len(b)-1] == '\r' || b[len(b)-1] == '\n') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// stringEnd returns the length of the valid JSON string that b starts with.
+func stringEnd(b []byte) int {
+	for i := 1; ; i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+}
+
+// valueEnd returns the length of the valid JSON value that b starts with,
+// in an object: a number, true, false or null ends where white space, a
+// comma or the object's closing brace begins.
+func valueEnd(b []byte) int {
+	switch b[0] {
+	case '"':
+		return stringEnd(b)
+	case '{', '[':
+		depth := 0
+		for i := 0; ; i++ {
+			switch b[i] {
+			case '"':
+				i += stringEnd(b[i:]) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+	}
+	return bytes.IndexAny(b, " \t\r\n,}")
+}
+
+// unquote decodes a valid JSON string literal; only one with escapes needs
+// encoding/json.
+func unquote(literal []byte) (string, error) {
+	inner := literal[1 : len(literal)-1]
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return string(inner), nil
+	}
+	var s string
+	err := json.Unmarshal(literal, &s)
+	return s, err
 }
 
 // fieldState is what a request carries in one field.
@@ -205,8 +300,11 @@ func (f fields) text(name string) (string, fieldState) {
 	if v == nil {
 		return "", fieldAbsent
 	}
-	var s string
-	if v[0] != '"' || json.Unmarshal(v, &s) != nil {
+	if v[0] != '"' {
+		return "", fieldWrongType
+	}
+	s, err := unquote(v)
+	if err != nil {
 		return "", fieldWrongType
 	}
 	if s = strings.TrimSpace(s); s == "" {
