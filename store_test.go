@@ -231,6 +231,24 @@ func TestGroupCommitBatches(t *testing.T) {
 	}
 }
 
+// TestLoneWritesCommitAlone: with no other write waiting, nothing holds a
+// write back to gather a batch; each commits in its own transaction.
+func TestLoneWritesCommitAlone(t *testing.T) {
+	st, err := openStore(context.Background(), filepath.Join(t.TempDir(), "g.db"), storeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.close()
+	for range 20 {
+		if err := st.write(context.Background(), func(ctx context.Context, tx *sql.Tx) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w, tx := st.writes.Load(), st.transactions.Load(); w != 20 || tx != 20 {
+		t.Errorf("%d writes in %d transactions, want 20 in 20", w, tx)
+	}
+}
+
 // TestWriteOfAGoneClientDoesNothing: a write whose request ended before
 // its turn never runs.
 func TestWriteOfAGoneClientDoesNothing(t *testing.T) {
