@@ -227,6 +227,32 @@ func TestRequestLog(t *testing.T) {
 	}
 }
 
+// TestLogBuffer: lines come out in order, by the ticker, when the buffer
+// fills, and at close.
+func TestLogBuffer(t *testing.T) {
+	var out syncBuffer
+	b := newLogBuffer(&out)
+	b.Write([]byte("one\n"))
+	b.Write([]byte("two\n"))
+	deadline := time.Now().Add(10 * time.Second)
+	for out.String() != "one\ntwo\n" {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10 s the ticker has written %q", out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	big := strings.Repeat("x", logBufferSize-1) + "\n"
+	b.Write([]byte(big)) // fills the buffer: written out by this call
+	if got := out.String(); got != "one\ntwo\n"+big {
+		t.Errorf("a full buffer was not written at once: %d bytes out, want %d", len(got), 8+len(big))
+	}
+	b.Write([]byte("last\n"))
+	b.close()
+	if got := out.String(); got != "one\ntwo\n"+big+"last\n" {
+		t.Errorf("close left %q unwritten", strings.TrimPrefix(got, "one\ntwo\n"+big))
+	}
+}
+
 // ---- the command line ----
 
 // runCLI runs ticketd's run() in process and returns its outputs.
