@@ -132,9 +132,14 @@ type store struct {
 	reader     *sql.DB
 	checkpoint *sql.DB
 	prepared   map[string]*sql.Stmt // by query text; see preparedWrites
-	keyLookup  *sql.Stmt            // on the read pool
-	keysPath   string               // see keysVersion
-	now        func() time.Time
+	// The prepared statements bound to the writer's current transaction,
+	// by query text: binding one costs about as much as running it, so a
+	// batch binds each once. Only the writer goroutine uses them.
+	txStmts   map[string]*sql.Stmt
+	txStmtsOf *sql.Tx
+	keyLookup *sql.Stmt // on the read pool
+	keysPath  string    // see keysVersion
+	now       func() time.Time
 
 	ops      chan *writeOp // to the writer goroutine
 	maxBatch int
@@ -210,6 +215,7 @@ func openStore(ctx context.Context, path string, opts storeOptions) (*store, err
 		now:      opts.now,
 		rng:      rand.New(rand.NewChaCha8(seed)),
 		prepared: map[string]*sql.Stmt{},
+		txStmts:  map[string]*sql.Stmt{},
 		ops:      make(chan *writeOp),
 		maxBatch: opts.maxBatch,
 		closing:  make(chan struct{}),
@@ -464,13 +470,23 @@ var preparedWrites = []string{
 	fetchTicketSQL, selectNotesSQL, selectStatisticsSQL,
 }
 
-// stmt returns the statement prepared at start-up for query, in tx.
+// stmt returns the statement prepared at start-up for query, in tx, the
+// writer's transaction.
 func (s *store) stmt(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
+	if tx != s.txStmtsOf {
+		clear(s.txStmts) // database/sql closed them with their transaction
+		s.txStmtsOf = tx
+	}
+	if bound, ok := s.txStmts[query]; ok {
+		return bound
+	}
 	prepared, ok := s.prepared[query]
 	if !ok {
 		panic("statement not prepared at start-up: " + query)
 	}
-	return tx.StmtContext(ctx, prepared)
+	bound := tx.StmtContext(ctx, prepared)
+	s.txStmts[query] = bound
+	return bound
 }
 
 // runCheckpointer copies the WAL into the database file now and then from
