@@ -384,7 +384,9 @@ func (s *store) runWriter() {
 		// returns at once, so a lone request still commits alone. Under load
 		// it tripled the batch (3.5 -> 10.5 writes at 32 connections), and
 		// each commit costs as much as ~1.5 updates.
-		runtime.Gosched()
+		if s.maxBatch > 1 {
+			runtime.Gosched()
+		}
 	more:
 		for len(batch) < s.maxBatch {
 			select {
