@@ -14,6 +14,7 @@ import (
 	"net/mail"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -144,6 +145,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	defer logOut.close()
 	logger := slog.New(slog.NewTextHandler(logOut, nil))
 	tuneGC(getenv)
+	tuneProcs(getenv)
 
 	st, err := openStore(ctx, *dbPath, storeOptions{sync: mode, maxBatch: *maxBatch})
 	if err != nil {
@@ -178,6 +180,23 @@ func tuneGC(getenv func(string) string) {
 		debug.SetMemoryLimit(64 << 20)
 	}
 }
+
+// tuneProcs gives Go's scheduler one more P than there are CPUs. The one
+// writer goroutine holds a P through each batch, also while the OS has its
+// thread waiting for a core, and with as many Ps as CPUs the handlers were
+// then left one P short. In 7 paired bench runs at 32 connections (2 CPUs
+// shared with the load generator), 3 Ps instead of 2 served 8.5% more
+// requests (mean 9,651 vs 8,894 req/s) and never fewer, with a lower p99
+// (9.1-10.1 ms vs 10.4-13.7 ms). GOMAXPROCS, when set, decides instead.
+func tuneProcs(getenv func(string) string) {
+	if getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(defaultProcs + 1)
+	}
+}
+
+// defaultProcs is Go's own choice of GOMAXPROCS (the CPUs this process may
+// use), read before tuneProcs changes it.
+var defaultProcs = runtime.GOMAXPROCS(0)
 
 // announceKeys runs -demo, and tells a user with no keys how to make one.
 func announceKeys(ctx context.Context, st *store, demo bool, dbPath string, stdout io.Writer) error {
