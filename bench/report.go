@@ -97,7 +97,7 @@ func printReport(w io.Writer, cfg config, res results) {
 			fmt.Fprintf(w, " = %s× ceiling (a) no-op HTTP (%.0f req/s)", fmtRatio(r.rate(), res.noop[i].rate()), res.noop[i].rate())
 		}
 		if res.sqlite != nil {
-			fmt.Fprintf(w, " = %s× ceiling (b) SQLite (%.0f tx/s)", fmtRatio(r.rate(), res.sqlite.rate()), res.sqlite.rate())
+			fmt.Fprintf(w, " = %s× ceiling (b) SQLite (%.0f tx/s, right after)", fmtRatio(r.rate(), res.sqlite[i].rate()), res.sqlite[i].rate())
 		}
 		fmt.Fprintln(w)
 	}
@@ -114,15 +114,15 @@ func printReport(w io.Writer, cfg config, res results) {
 			ra = fmtRatio(r.rate(), res.noop[i].rate())
 		}
 		if res.sqlite != nil {
-			rb = fmtRatio(r.rate(), res.sqlite.rate())
+			rb = fmtRatio(r.rate(), res.sqlite[i].rate())
 		}
 		tableRow(w, res.label, r, fmtRSS(res.rss[i]), ra, rb)
 	}
 	for _, r := range res.noop {
 		tableRow(w, "(a) no-op net/http handler", r, "–", "–", "–")
 	}
-	if res.sqlite != nil {
-		tableRow(w, "(b) SQLite update tx, 1 goroutine, sync="+cfg.sync+" (tx/s)", *res.sqlite, "–", "–", "–")
+	for i, r := range res.sqlite {
+		tableRow(w, fmt.Sprintf("(b) SQLite update tx, 1 goroutine, sync=%s (tx/s), after the %d-conn run", cfg.sync, res.ticketd[i].conns), r, "–", "–", "–")
 	}
 }
 
