@@ -379,22 +379,18 @@ func (s *store) runWriter() {
 		case <-s.closing:
 			return
 		}
-		// Let the handlers that are already runnable reach the queue before
-		// the batch closes. This is no timer: with nothing else to run it
-		// returns at once, so a lone request still commits alone. Under load
-		// it tripled the batch (3.5 -> 10.5 writes at 32 connections), and
-		// each commit costs as much as ~1.5 updates.
-		if s.maxBatch > 1 {
+		s.takeWaiting(&batch)
+		// Found alone, a write lets the handlers that are already runnable
+		// reach the queue before its batch closes. This is no timer: with
+		// nothing else to run it returns at once, so a lone request still
+		// commits alone. Under load it took the batch from 3.5 to 9-10 writes
+		// (32 connections), and each commit costs as much as ~1.5 updates.
+		// Yielding also when others were waiting, after a -sync full commit
+		// say, only kept the writer from them: 3% fewer requests in 3 pairs
+		// of runs.
+		if len(batch) == 1 && s.maxBatch > 1 {
 			runtime.Gosched()
-		}
-	more:
-		for len(batch) < s.maxBatch {
-			select {
-			case op := <-s.ops:
-				batch = append(batch, op)
-			default:
-				break more
-			}
+			s.takeWaiting(&batch)
 		}
 		results := opErrs[:len(batch)]
 		err := s.commitBatch(batch, results)
@@ -405,6 +401,18 @@ func (s *store) runWriter() {
 		}
 		if time.Since(lastCatchUp) >= catchUpInterval && !s.catchUp() {
 			lastCatchUp = time.Now()
+		}
+	}
+}
+
+// takeWaiting adds the writes waiting in the queue to batch, up to maxBatch.
+func (s *store) takeWaiting(batch *[]*writeOp) {
+	for len(*batch) < s.maxBatch {
+		select {
+		case op := <-s.ops:
+			*batch = append(*batch, op)
+		default:
+			return
 		}
 	}
 }
