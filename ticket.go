@@ -216,15 +216,8 @@ func decodeFieldsWithDecoder(body []byte) (fields, error) {
 	return f, nil
 }
 
-func trimJSONSpace(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\r' || b[0] == '\n') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t' || b[len(b)-1] == '\r' || b[len(b)-1] == '\n') {
-		b = b[:len(b)-1]
-	}
-	return b
-}
+// trimJSONSpace trims JSON's own white space, and nothing else.
+func trimJSONSpace(b []byte) []byte { return bytes.Trim(b, " \t\r\n") }
 
 // stringEnd returns the length of the valid JSON string that b starts with.
 func stringEnd(b []byte) int {
