@@ -1,4 +1,5 @@
 // Listing and searching tickets, and the case folding searches use.
+
 package main
 
 import (

@@ -1,5 +1,6 @@
 // Tickets: create, update, resolve, fetch, delete, each decided by one
 // conditional statement inside the writer's transaction.
+
 package main
 
 import (

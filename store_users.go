@@ -1,4 +1,5 @@
 // Users, API keys and what is counted of their use.
+
 package main
 
 import (

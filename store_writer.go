@@ -1,4 +1,5 @@
 // The store's one writer: group commit, prepared statements, checkpoints.
+
 package main
 
 import (
