@@ -1,6 +1,9 @@
--- ticketd schema, version 1. Applied by the first migration step in store.go;
--- later versions add steps there rather than editing this file's meaning.
--- Times are Unix milliseconds, UTC.
+-- ticketd's schema, as the migration steps that build it: "-- migration N"
+-- starts the statements that bring a database from version N-1 to N (PRAGMA
+-- user_version records N). A step that has shipped is never edited; a new
+-- version appends a step. Times are Unix milliseconds, UTC.
+
+-- migration 1
 
 CREATE TABLE IF NOT EXISTS users (
     id         INTEGER PRIMARY KEY,
@@ -61,3 +64,50 @@ CREATE TABLE IF NOT EXISTS statistics (
 ) STRICT;
 
 CREATE INDEX IF NOT EXISTS statistics_ticket ON statistics (ticket_id);
+
+-- migration 2: contract version 2 (accounts, telemetry, platforms, staff).
+
+ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1));
+ALTER TABLE users ADD COLUMN mobile TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN language TEXT NOT NULL DEFAULT 'en';
+ALTER TABLE users ADD COLUMN max_api_calls INTEGER NOT NULL DEFAULT 100000;
+
+-- NULL: the ticket is for all staff.
+ALTER TABLE tickets ADD COLUMN assigned_to INTEGER REFERENCES users (id);
+-- Of the request that created the ticket; '' for tickets of version 1.
+ALTER TABLE tickets ADD COLUMN user_agent TEXT NOT NULL DEFAULT '';
+ALTER TABLE tickets ADD COLUMN ip_address TEXT NOT NULL DEFAULT '';
+ALTER TABLE tickets ADD COLUMN pin INTEGER NOT NULL DEFAULT 0 CHECK (pin IN (0, 1));
+ALTER TABLE tickets ADD COLUMN locked INTEGER NOT NULL DEFAULT 0 CHECK (locked IN (0, 1));
+ALTER TABLE tickets ADD COLUMN completion INTEGER NOT NULL DEFAULT 0 CHECK (completion BETWEEN 0 AND 100);
+-- How many notes the ticket has and their length in characters, kept by the
+-- statements that add notes, which they bound.
+ALTER TABLE tickets ADD COLUMN note_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tickets ADD COLUMN note_chars INTEGER NOT NULL DEFAULT 0;
+
+UPDATE tickets SET
+    completion = CASE WHEN open THEN 0 ELSE 100 END,
+    note_count = (SELECT count(*) FROM notes WHERE ticket_id = tickets.id),
+    note_chars = (SELECT coalesce(sum(length(body)), 0) FROM notes WHERE ticket_id = tickets.id);
+
+-- NULL: written by the system ("Ticket created via API", ...).
+ALTER TABLE notes ADD COLUMN author INTEGER REFERENCES users (id);
+-- 1: a staff member's internal note, never shown to the customer.
+ALTER TABLE notes ADD COLUMN internal INTEGER NOT NULL DEFAULT 0 CHECK (internal IN (0, 1));
+
+-- Calls of each key in each month (UTC, "2026-01"), for Telemetry.
+CREATE TABLE api_calls (
+    key_id INTEGER NOT NULL REFERENCES api_keys (id),
+    month  TEXT    NOT NULL,
+    calls  INTEGER NOT NULL,
+    PRIMARY KEY (key_id, month)
+) STRICT, WITHOUT ROWID;
+
+-- One row: a number that every change of who may sign in raises (a key
+-- revoked, a user disabled, enabled or changed), in the same transaction.
+-- A server checks it at least once a second against what it has cached.
+CREATE TABLE credentials (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL
+) STRICT;
+INSERT INTO credentials (id, version) VALUES (1, 0);

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,14 +26,24 @@ var (
 	errClosed    = errors.New("ticket is closed")
 )
 
-// migrations[i] brings a database from schema version i to i+1. PRAGMA
-// user_version records how many have run, so a newer ticketd upgrades an
-// older file in place. Append steps; never edit one that has shipped.
-var migrations = []func(ctx context.Context, tx *sql.Tx) error{
-	func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, schemaSQL)
-		return err
-	},
+// migrations[i] brings a database from schema version i to i+1: the
+// statements under "-- migration i+1" in schema.sql. PRAGMA user_version
+// records how many have run, so a newer ticketd upgrades an older file in
+// place, each step in one transaction.
+var migrations = splitMigrations(schemaSQL)
+
+// splitMigrations cuts the schema into its steps.
+func splitMigrations(schema string) []string {
+	parts := strings.Split(schema, "\n-- migration ")
+	steps := make([]string, 0, len(parts)-1)
+	for i, part := range parts[1:] {
+		if !strings.HasPrefix(part, strconv.Itoa(i+1)) {
+			panic(fmt.Sprintf("schema.sql: migration %d is out of order", i+1))
+		}
+		_, statements, _ := strings.Cut(part, "\n") // past the marker line
+		steps = append(steps, statements)
+	}
+	return steps
 }
 
 // syncMode is how hard a commit waits for the disk.
@@ -240,7 +251,7 @@ func (s *store) migrateStep(ctx context.Context) (done bool, err error) {
 	case version > len(migrations):
 		return false, fmt.Errorf("migrate: database schema version %d is newer than this ticketd (%d)", version, len(migrations))
 	}
-	if err := migrations[version](ctx, tx); err != nil {
+	if _, err := tx.ExecContext(ctx, migrations[version]); err != nil {
 		return false, fmt.Errorf("migrate to version %d: %w", version+1, err)
 	}
 	// PRAGMA takes no parameters; version is an int, not input.

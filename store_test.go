@@ -112,13 +112,9 @@ func TestMigrationStepFailureChangesNothing(t *testing.T) {
 
 	saved := migrations
 	t.Cleanup(func() { migrations = saved })
-	migrations = append(migrations[:len(migrations):len(migrations)], func(ctx context.Context, tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, "CREATE TABLE half (x)"); err != nil {
-			return err
-		}
-		return errors.New("step failed")
-	})
-	if _, err := openStore(ctx, path, storeOptions{}); err == nil || !strings.Contains(err.Error(), "step failed") {
+	// The step's second statement fails after its first has run.
+	migrations = append(migrations[:len(migrations):len(migrations)], "CREATE TABLE half (x); SELECT step_failed();")
+	if _, err := openStore(ctx, path, storeOptions{}); err == nil || !strings.Contains(err.Error(), "no such function: step_failed") {
 		t.Fatalf("open with a failing step: %v", err)
 	}
 	migrations = saved
@@ -280,5 +276,44 @@ func TestPanicInAWriteIsAnError(t *testing.T) {
 	}
 	if err := st.write(context.Background(), func(ctx context.Context, tx *sql.Tx) error { return nil }); err != nil {
 		t.Errorf("write after a panic: %v", err)
+	}
+}
+
+// TestUpgradeVersion1File opens a database written by the version-1 release
+// (testdata/v1.md says how it was made): it is upgraded in place and keeps
+// every user, key, ticket, note and statistic.
+func TestUpgradeVersion1File(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v1.db")
+	data, err := os.ReadFile("testdata/v1.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := openStore(context.Background(), path, storeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.close()
+	for query, want := range map[string]string{
+		"PRAGMA user_version": "2",
+		"SELECT group_concat(email || ' ' || full_name || ' ' || admin || ' ' || disabled || ' ' || language || ' ' || max_api_calls, '; ') FROM users ORDER BY id":                                                                                        "alice@example.com Alice Liddell 0 0 en 100000; staff@example.com Sam Staff 1 0 en 100000",
+		"SELECT group_concat(id || ' ' || user_id || ' ' || (revoked_at IS NOT NULL), '; ') FROM api_keys ORDER BY id":                                                                                                                                     "1 1 0; 2 1 1; 3 2 0",
+		"SELECT group_concat(case_number || ' ' || subject || ' ' || resource_affected || ' ' || open || ' ' || completion || ' ' || note_count || ' ' || note_chars || ' ' || views || ' ' || coalesce(assigned_to, '-'), '; ') FROM tickets ORDER BY id": "6612765 Printer on fire! Website 1 0 2 46 1 -; 1715407 Old export Exports 0 100 2 45 0 -; 2575302 Staff own ticket General 1 0 1 22 0 -",
+		"SELECT group_concat(ticket_id || ' ' || body || ' ' || coalesce(author, '-') || ' ' || internal, '; ') FROM notes ORDER BY id":                                                                                                                    "1 Ticket created via API - 0; 2 Ticket created via API - 0; 4 Ticket created via API - 0; 1 Called the fire brigade. - 0; 2 Ticket resolved via API - 0",
+		"SELECT group_concat(ticket_id || ' ' || user_id || ' ' || action, '; ') FROM statistics ORDER BY id":                                                                                                                                              "1 1 create; 2 1 create; 4 2 create; 1 1 update; 1 1 update; 2 1 resolve",
+		"SELECT count(*) FROM case_numbers":             "4",
+		"SELECT version FROM credentials":               "0",
+		"PRAGMA integrity_check":                        "ok",
+		"SELECT count(*) FROM pragma_foreign_key_check": "0",
+	} {
+		var got string
+		if err := st.reader.QueryRow(query).Scan(&got); err != nil {
+			t.Fatalf("%s: %v", query, err)
+		}
+		if got != want {
+			t.Errorf("%s:\n got %s\nwant %s", query, got, want)
+		}
 	}
 }
