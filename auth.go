@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // keyPrefix starts every API key: "tkd_" and 43 characters of URL-safe
@@ -22,6 +24,7 @@ var keyEncoding = base64.RawURLEncoding.Strict()
 var (
 	errMissingToken = errors.New("missing bearer token")
 	errInvalidToken = errors.New("unknown or revoked API key")
+	errDisabled     = errors.New("account disabled")
 )
 
 // newAPIKey returns a fresh key and the SHA-256 hash under which it is stored.
@@ -58,88 +61,212 @@ func bearerToken(header string) (string, bool) {
 	return token, token != ""
 }
 
-// authenticator checks each request's API key and remembers when each key
-// was last used, so that "key list" can show it without a write per request.
+// caller is an authenticated request's user, the key it came with, and how
+// many calls that key has made this month, this one included.
+type caller struct {
+	user
+	KeyID int64
+	Calls int64
+}
+
+// revalidateInterval bounds how long a cached credential is trusted without
+// a look at the database: a revocation or disable whose doorbell ring was
+// lost (a killed command, a full disk, a removed or linked file) is honoured
+// within this time plus one request.
+const revalidateInterval = 500 * time.Millisecond
+
+// authenticator checks each request's API key, counts the calls of each key
+// and applies the rate limit.
 //
 // It keeps the live keys it has looked up in memory: a lookup in SQLite
 // costs a read transaction, which under write load starts from a cold page
-// cache every time. The cache is dropped whenever the store's keysVersion
-// changes, which every added or revoked key does, in any process, before
-// the command that made the change returns.
+// cache every time. The cache holds while two things stay as they were
+// when it was filled: the credentials doorbell (see credentialsBell), which
+// every committed change rings at once, and the credentials version in the
+// database, read again whenever revalidateInterval has passed.
 type authenticator struct {
-	store *store
+	store   *store
+	limiter *rateLimiter // nil when off
+	now     func() time.Time
+
+	checkMu   sync.Mutex   // one reader of the database version at a time
+	checkedAt atomic.Int64 // UnixNano of the last read of the version
 
 	mu       sync.Mutex
-	lastUsed map[int64]int64 // key id → Unix milliseconds, not yet written
-	version  int64           // the keysVersion that keys belongs to
-	keys     map[[sha256.Size]byte]liveKey
+	bell     bellState
+	bellOK   bool
+	version  int64 // the credentials version the cache belongs to
+	keys     map[[sha256.Size]byte]keyRecord
+	usage    map[int64]*keyUsage // by key id
+	unsaved  []keyUse            // counts of past months not yet saved
 }
 
-// liveKey is a key known to be live at the cache's version.
-type liveKey struct {
-	id   int64
-	user user
+// keyUsage is one key's use in the current month.
+type keyUsage struct {
+	month    string
+	calls    int64 // this month's, saved or not
+	unsaved  int64
+	lastUsed int64 // Unix milliseconds, not yet saved; 0 when saved
 }
 
 // maxCachedKeys bounds the cache; past it, the cache starts again.
 const maxCachedKeys = 10_000
 
-func newAuthenticator(s *store) *authenticator {
-	return &authenticator{store: s, lastUsed: make(map[int64]int64), keys: make(map[[sha256.Size]byte]liveKey)}
+func newAuthenticator(s *store, rateLimit int) *authenticator {
+	a := &authenticator{
+		store: s,
+		now:   time.Now,
+		keys:  make(map[[sha256.Size]byte]keyRecord),
+		usage: make(map[int64]*keyUsage),
+	}
+	if rateLimit > 0 {
+		a.limiter = newRateLimiter(rateLimit, time.Minute)
+	}
+	return a
 }
 
-// authenticate returns the user whose key the request carries. It returns
-// errMissingToken when there is no "Bearer <token>" header, errInvalidToken
-// when the token is not a live key.
-func (a *authenticator) authenticate(r *http.Request) (user, error) {
+// authenticate returns the caller whose key the request carries, checked in
+// the contract's order: errMissingToken when there is no "Bearer <token>"
+// header, errInvalidToken when the token is not a live key, errDisabled for
+// a disabled user's key, errRateLimited past the rate limit. A call that
+// passes all four is counted.
+func (a *authenticator) authenticate(r *http.Request) (caller, error) {
 	token, ok := bearerToken(r.Header.Get("Authorization"))
 	if !ok {
-		return user{}, errMissingToken
+		return caller{}, errMissingToken
 	}
 	if !wellFormedKey(token) {
-		return user{}, errInvalidToken
+		return caller{}, errInvalidToken
 	}
 	hash := sha256.Sum256([]byte(token))
-	// Read the version before the database: a change after this point is
-	// seen by the next request, which finds a new version.
-	version := a.store.keysVersion()
+	k, err := a.liveKey(r.Context(), hash)
+	if err != nil {
+		return caller{}, err
+	}
+	if k.User.Disabled {
+		return caller{}, errDisabled
+	}
+	if a.limiter != nil && !a.limiter.allow(k.User.ID, a.now()) {
+		return caller{}, &rateLimitError{limit: a.limiter.limit}
+	}
+	return caller{user: k.User, KeyID: k.ID, Calls: a.count(k)}, nil
+}
+
+// liveKey returns the live key with this hash, from the cache while the
+// cache is current, else from the database.
+func (a *authenticator) liveKey(ctx context.Context, hash [sha256.Size]byte) (keyRecord, error) {
+	version, err := a.currentVersion(ctx)
+	if err != nil {
+		return keyRecord{}, fmt.Errorf("authenticate: %w", err)
+	}
+	// Read the doorbell before the database: a change after this point
+	// rings it again, and the next request sees that.
+	bell, bellOK := a.store.credentialsBell()
 	a.mu.Lock()
-	if version != a.version || version < 0 {
+	if !bellOK || !a.bellOK || bell != a.bell || version != a.version {
 		clear(a.keys)
-		a.version = version
+		a.bell, a.bellOK, a.version = bell, bellOK, version
 	}
 	k, cached := a.keys[hash]
 	a.mu.Unlock()
-	if !cached {
-		keyID, u, err := a.store.userByKeyHash(r.Context(), hash[:])
-		if errors.Is(err, errNotFound) {
-			return user{}, errInvalidToken
-		}
-		if err != nil {
-			return user{}, fmt.Errorf("authenticate: %w", err)
-		}
-		k = liveKey{id: keyID, user: u}
-		a.mu.Lock()
-		if version == a.version && version >= 0 {
-			if len(a.keys) >= maxCachedKeys {
-				clear(a.keys)
-			}
-			a.keys[hash] = k
-		}
-		a.mu.Unlock()
+	if cached {
+		return k, nil
 	}
-	now := a.store.millis()
+	k, err = a.store.lookupKey(ctx, hash[:], a.month())
+	if errors.Is(err, errNotFound) {
+		return keyRecord{}, errInvalidToken
+	}
+	if err != nil {
+		return keyRecord{}, fmt.Errorf("authenticate: %w", err)
+	}
 	a.mu.Lock()
-	a.lastUsed[k.id] = now
+	if bellOK && a.bellOK && bell == a.bell && version == a.version {
+		if len(a.keys) >= maxCachedKeys {
+			clear(a.keys)
+		}
+		a.keys[hash] = k
+	}
 	a.mu.Unlock()
-	return k.user, nil
+	return k, nil
 }
 
-// flushUsage writes the last-use times gathered since the previous flush.
-func (a *authenticator) flushUsage(ctx context.Context) error {
+// currentVersion returns the credentials version, read from the database
+// when revalidateInterval has passed since the last read (the doorbell then
+// no longer vouches for the cache alone). Requests meanwhile wait for that
+// one read rather than trust the cache past the interval.
+func (a *authenticator) currentVersion(ctx context.Context) (int64, error) {
+	if a.now().UnixNano()-a.checkedAt.Load() < int64(revalidateInterval) {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.version, nil
+	}
+	a.checkMu.Lock()
+	defer a.checkMu.Unlock()
+	if a.now().UnixNano()-a.checkedAt.Load() < int64(revalidateInterval) {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.version, nil // another request just read it
+	}
+	version, err := a.store.credentialsVersion(ctx)
+	if err != nil {
+		return 0, err
+	}
+	// A doorbell that has gone (removed by hand) would leave every request
+	// to the database; put it back.
+	if _, ok := a.store.credentialsBell(); !ok {
+		a.store.ensureCredentialsBell()
+	}
+	a.checkedAt.Store(a.now().UnixNano())
+	return version, nil
+}
+
+// month is the current month in UTC, as api_calls keys it.
+func (a *authenticator) month() string { return a.store.now().UTC().Format("2006-01") }
+
+// count records one call of key k and returns its calls this month, this
+// one included.
+func (a *authenticator) count(k keyRecord) int64 {
+	month := a.month()
+	now := a.store.millis()
 	a.mu.Lock()
-	pending := a.lastUsed
-	a.lastUsed = make(map[int64]int64)
+	defer a.mu.Unlock()
+	u := a.usage[k.ID]
+	switch {
+	case u == nil:
+		// The first call of this key since the server started: what the
+		// database had when the key was looked up.
+		u = &keyUsage{month: month, calls: k.MonthCalls}
+		a.usage[k.ID] = u
+	case u.month != month:
+		if u.unsaved > 0 {
+			a.unsaved = append(a.unsaved, keyUse{KeyID: k.ID, Month: u.month, Calls: u.unsaved})
+		}
+		u.month, u.calls, u.unsaved = month, 0, 0
+	}
+	u.calls++
+	u.unsaved++
+	u.lastUsed = now
+	return u.calls
+}
+
+// saveUsage writes the counts and last-use times gathered since the last
+// save. Counts it could not write are kept for the next try.
+func (a *authenticator) saveUsage(ctx context.Context) error {
+	a.mu.Lock()
+	uses := a.unsaved
+	a.unsaved = nil
+	for id, u := range a.usage {
+		if u.unsaved > 0 || u.lastUsed > 0 {
+			uses = append(uses, keyUse{KeyID: id, Month: u.month, Calls: u.unsaved, LastUsed: u.lastUsed})
+			u.unsaved, u.lastUsed = 0, 0
+		}
+	}
 	a.mu.Unlock()
-	return a.store.touchKeys(ctx, pending)
+	err := a.store.saveKeyUse(ctx, uses)
+	if err != nil {
+		a.mu.Lock()
+		a.unsaved = append(a.unsaved, uses...)
+		a.mu.Unlock()
+	}
+	return err
 }

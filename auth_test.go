@@ -123,7 +123,7 @@ func TestAuthentication(t *testing.T) {
 					if route.path == "/tickets/update" {
 						r.expect(t, 401, `{"Response":false,"Message":"Unauthorized: Missing token"}`)
 					} else {
-						r.expect(t, 401, `{"Response":false,"Message":"Invalid or Missing Bearer Token","Code":401}`)
+						r.expect(t, 401, wantMissingToken)
 					}
 					if got := r.header.Get("WWW-Authenticate"); got != "Bearer" {
 						t.Errorf("WWW-Authenticate = %q, want Bearer", got)
@@ -139,7 +139,7 @@ func TestAuthentication(t *testing.T) {
 							t.Errorf("WWW-Authenticate = %q, want Bearer", got)
 						}
 					} else {
-						r.expect(t, 403, `{"Response":false,"Message":"Invalid API Token","Code":403}`)
+						r.expect(t, 403, wantInvalidToken)
 						if got := r.header.Values("WWW-Authenticate"); len(got) != 0 {
 							t.Errorf("a 403 carries WWW-Authenticate %q", got)
 						}
@@ -172,9 +172,9 @@ func TestMalformedKeyNeedsNoQuery(t *testing.T) {
 	e.store.reader.Close()
 	unknownKey, _ := newAPIKey()
 	r := e.post("/tickets/create", "tkd_short", `{}`)
-	r.expect(t, 403, `{"Response":false,"Message":"Invalid API Token","Code":403}`)
+	r.expect(t, 403, wantInvalidToken)
 	r = e.post("/tickets/create", unknownKey, `{}`)
-	r.expect(t, 500, `{"Response":false,"Message":"Internal Server Error","Code":500}`)
+	r.expect(t, 500, wantFault)
 }
 
 // TestRevokedKeyFailsAtOnce: a revocation counts from the very next request.
@@ -192,7 +192,7 @@ func TestRevokedKeyFailsAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.post("/tickets/fetchSingleTicket", f.aliceKey, body).
-		expect(t, 403, `{"Response":false,"Message":"Invalid API Token","Code":403}`)
+		expect(t, 403, wantInvalidToken)
 	f.post("/tickets/update", f.aliceKey, `{}`).
 		expect(t, 401, `{"Response":false,"Message":"Unauthorized: Invalid token"}`)
 	// Bob's key is untouched.
@@ -278,5 +278,5 @@ func TestKeyCacheNeedsTheKeysFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.post("/tickets/fetchSingleTicket", f.aliceKey, body).
-		expect(t, 403, `{"Response":false,"Message":"Invalid API Token","Code":403}`)
+		expect(t, 403, wantInvalidToken)
 }

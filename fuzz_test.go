@@ -125,7 +125,11 @@ func (fz *fuzzer) checkError(t *testing.T, reqBody string, r response) {
 	if !slices.Contains(fz.errors[r.status], e.Message) {
 		t.Fatalf("answer the contract does not list for %s: %d %s\nrequest body %q", fz.path, r.status, r.body, reqBody)
 	}
-	if want := errorJSON(r.status, e.Message, fz.coded); r.body != want {
+	want := errorJSON(r.status, e.Message, fz.coded)
+	if helped, ok := bodiesWithHelp[e.Message]; ok {
+		want = helped
+	}
+	if r.body != want {
 		t.Errorf("error body %s, want %s", r.body, want)
 	}
 }
@@ -290,6 +294,17 @@ func ticketStates(e *testEnv, caseNumbers ...string) string {
 
 const testNow = "2026-01-26T12:32:29.600Z" // the pinned clock, which the fuzz targets never move
 
+// bodiesWithHelp are the error answers that carry Help, by message.
+var bodiesWithHelp = map[string]string{}
+
+func init() {
+	for _, body := range []string{wantMissingCreate, wantMissingCaseNumber, wantMissingCaseID, wantInvalidPlatform} {
+		var e struct{ Message string }
+		json.Unmarshal([]byte(body), &e)
+		bodiesWithHelp[e.Message] = body
+	}
+}
+
 var (
 	updateErrors = map[int][]string{
 		400: {"Invalid JSON body", "CaseId is required", "CaseId must be a string",
@@ -307,7 +322,7 @@ var (
 			"Invalid Priority Value. Must be 1 (Low), 2 (Medium), or 3 (High)",
 			"Title must be a string", "Description must be a string", "ResourceAffected must be a string",
 			"Title must be at most 200 characters", "Description must be at most 20000 characters",
-			"ResourceAffected must be at most 50 characters"},
+			invalidResourceMessage, "AssignTo must be a string"},
 		413: {"Request body too large"},
 	}
 	fetchErrors = map[int][]string{
@@ -317,7 +332,7 @@ var (
 	}
 	listErrors = map[int][]string{
 		400: {"Invalid JSON body", "Invalid priority: must be 1, 2 or 3", "Invalid page: must be a positive integer",
-			"search must be a string", "platform must be a string"},
+			"search must be a string", "platform must be a string", invalidPlatformMessage},
 		413: {"Request body too large"},
 	}
 	resolveErrors = map[int][]string{
@@ -370,8 +385,9 @@ func FuzzTicketCreate(f *testing.F) {
 		if r.status != 201 {
 			t.Fatalf("success status %d: %s", r.status, r.body)
 		}
-		checkShape(t, r.body, shape{"": {"Response", "Message", "Data"},
-			"Data": {"CaseNumber", "Subject", "Priority", "ResourceAffected", "CreationDate", "Status"}})
+		checkShape(t, r.body, shape{"": {"Response", "Message", "Data", "Telemetry"},
+			"Data":      {"CaseNumber", "Subject", "Priority", "ResourceAffected", "AssignedTo", "CreationDate", "Status"},
+			"Telemetry": {"DataConsumed", "APICalls", "MaxAPICalls"}})
 		s := decodeSuccess(t, r)
 		if s.Message != "Ticket Created Successfully" || !possibleCaseNumber(s.Data.CaseNumber) ||
 			s.Data.Priority < 1 || s.Data.Priority > 3 || s.Data.Status != "Open" || s.Data.CreationDate != testNow {
@@ -391,7 +407,8 @@ func FuzzTicketFetch(f *testing.F) {
 			t.Fatalf("success status %d: %s", r.status, r.body)
 		}
 		checkShape(t, r.body, shape{"": {"Response", "Data"}, "Data": fetchedKeys,
-			"Data.AccountInfo": {"UserToken", "FullName", "Email", "UserType"}})
+			"Data.AccountInfo": {"UserToken", "FullName", "Email", "MobileNumber", "UserType", "UserAgent", "IpAddress",
+				"Language", "GeoLat", "GeoLon", "SweepstakesName"}})
 		s := decodeSuccess(t, r)
 		if c := s.Data.CaseNumber; c != fx.open && c != fx.closed || s.Data.AccountInfo.Email != "alice@example.com" {
 			t.Errorf("alice fetched %s", r.body)
@@ -413,8 +430,9 @@ func FuzzTicketLists(f *testing.F) {
 		if r.status != 200 {
 			t.Fatalf("success status %d: %s", r.status, r.body)
 		}
-		checkShape(t, r.body, shape{"": {"Response", "Data"},
-			"Data": {"TotalTickets", "Page", "Limit", "TotalPages", "Tickets"}})
+		checkShape(t, r.body, shape{"": {"Response", "Data", "Telemetry"},
+			"Data":      {"TotalTickets", "Page", "Limit", "TotalPages", "Tickets"},
+			"Telemetry": {"DataConsumed", "APICalls", "MaxAPICalls"}})
 		s := decodeSuccess(t, r)
 		own := fx.open
 		if closed {

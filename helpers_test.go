@@ -64,25 +64,52 @@ type testEnv struct {
 	t      testing.TB
 	dbPath string
 	store  *store
+	auth   *authenticator
 	clock  *testClock
 	logs   *syncBuffer
 	url    string // the server's base URL
 	client *http.Client
+
+	calls *callCounts
+}
+
+// callCounts are the calls of each key the contract counts for Telemetry.
+type callCounts struct {
+	mu    sync.Mutex
+	byKey map[string]int
 }
 
 type envOption func(*envConfig)
 
 type envConfig struct {
-	cors corsPolicy
+	cors      corsPolicy
+	platforms *platformList
+	rateLimit int
 }
 
 func withCORS(flagValue string) envOption {
 	return func(c *envConfig) { c.cors = parseCORS(flagValue) }
 }
 
+// withPlatforms is serve -platforms.
+func withPlatforms(flagValue string) envOption {
+	return func(c *envConfig) {
+		p, err := parsePlatforms(flagValue)
+		if err != nil {
+			panic(err)
+		}
+		c.platforms = p
+	}
+}
+
+// withRateLimit is serve -rate-limit.
+func withRateLimit(n int) envOption {
+	return func(c *envConfig) { c.rateLimit = n }
+}
+
 func newTestEnv(t testing.TB, opts ...envOption) *testEnv {
 	t.Helper()
-	var cfg envConfig
+	cfg := envConfig{platforms: defaultPlatforms()}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -91,6 +118,7 @@ func newTestEnv(t testing.TB, opts ...envOption) *testEnv {
 		dbPath: filepath.Join(t.TempDir(), "ticketd.db"),
 		clock:  &testClock{t: testStart},
 		logs:   &syncBuffer{},
+		calls:  &callCounts{byKey: map[string]int{}},
 	}
 	seed := [32]byte{'t', 'i', 'c', 'k', 'e', 't', 'd'}
 	st, err := openStore(context.Background(), e.dbPath, storeOptions{now: e.clock.now, seed: &seed})
@@ -99,7 +127,8 @@ func newTestEnv(t testing.TB, opts ...envOption) *testEnv {
 	}
 	e.store = st
 	logger := slog.New(slog.NewTextHandler(e.logs, nil))
-	srv := httptest.NewServer(newServer(st, newAuthenticator(st), logger, cfg.cors))
+	e.auth = newAuthenticator(st, cfg.rateLimit)
+	srv := httptest.NewServer(newServer(st, e.auth, cfg.platforms, logger, cfg.cors))
 	e.url, e.client = srv.URL, srv.Client()
 	t.Cleanup(func() {
 		srv.Close()
@@ -179,7 +208,34 @@ func (e *testEnv) do(method, path string, h http.Header, body io.Reader) respons
 	if err != nil {
 		e.t.Fatalf("%s %s: read body: %v", method, path, err)
 	}
-	return response{status: resp.StatusCode, header: resp.Header, body: string(b)}
+	r := response{status: resp.StatusCode, header: resp.Header, body: string(b)}
+	if key, ok := bearerToken(h.Get("Authorization")); ok && counted(r) {
+		e.calls.mu.Lock()
+		e.calls.byKey[key]++
+		e.calls.mu.Unlock()
+	}
+	return r
+}
+
+// counted reports whether the contract counts a call that got r in its
+// key's Telemetry: all but those refused for their key or the rate limit.
+func counted(r response) bool {
+	switch {
+	case r.status == http.StatusUnauthorized, r.status == http.StatusTooManyRequests:
+		return false
+	case r.status == http.StatusForbidden:
+		return r.body != wantInvalidToken && r.body != wantDisabled &&
+			r.body != `{"Response":false,"Message":"Your account is disabled or hibernating. Contact support for more information."}`
+	}
+	return true
+}
+
+// telemetry is the Telemetry block key's next answer should carry, after
+// the calls this env has made with it.
+func (e *testEnv) telemetry(key string) string {
+	e.calls.mu.Lock()
+	defer e.calls.mu.Unlock()
+	return telemetryAt(e.calls.byKey[key])
 }
 
 // expect fails the test unless r has exactly this status and body, and the
@@ -288,4 +344,30 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(filepath.Dir(binaryPath))
 	}
 	os.Exit(code)
+}
+
+// The version-2 answers many tests expect.
+const (
+	wantMissingToken      = `{"Response":false,"Message":"Missing or invalid Bearer token. Send your API token in the Authorization header as: Authorization: Bearer YOUR_API_TOKEN","Code":401}`
+	wantInvalidToken      = `{"Response":false,"Message":"Invalid API token. It does not match any account.","Code":403}`
+	wantDisabled          = `{"Response":false,"Message":"Your account is disabled or hibernating. Contact support for more information.","Code":403}`
+	wantFault             = `{"Response":false,"Message":"Internal server error. Please try again; if it persists, contact support with the time of this request.","Code":500}`
+	wantMissingCaseID     = `{"Response":false,"Message":"Missing Required Field: CaseId is required","Code":400,"Help":{"ExpectedBody":{"CaseId":"string (required) — case id of the ticket"}}}`
+	wantMissingCaseNumber = `{"Response":false,"Message":"Missing caseNumber","Code":400,"Help":{"ExpectedBody":{"caseNumber":"string (required) — The ticket case number"}}}`
+	wantMissingCreate     = `{"Response":false,"Message":"Missing Required Fields: Title, Description and Priority are required","Code":400,"Help":{"ExpectedBody":{"Title":"string (required) — Ticket subject/title, max 200 characters","Description":"string (required) — Detailed description of the issue, max 20,000 characters","Priority":"number (required) — Priority level: 1 (Low), 2 (Medium), 3 (High)","AssignTo":"string (optional) — Name or email of an admin user to assign the ticket to exclusively. If omitted, the ticket is assigned to all admins. Only users with admin-level access can be assigned."}}}`
+	wantInvalidPlatform   = `{"Response":false,"Message":"Invalid platform value. Must be one of: general, renaissance, overture, winners, soprano, symphony, sonata, papyrus, website, blog, enewsletter, socialmedia, api, aws, shopify, instakes, mcp-server, sweeppea-cli, n8n, other","Code":400,` +
+		`"Help":{"ExpectedBody":{"search":"string (optional) — Case-insensitive text matched against Subject or Description","platform":"string (optional) — Filter by platform (ResourceAffected). One of: general, renaissance, overture, winners, soprano, symphony, sonata, papyrus, website, blog, enewsletter, socialmedia, api, aws, shopify, instakes, mcp-server, sweeppea-cli, n8n, other. Case-insensitive; common spellings (Shopify App, mcp, cli, Command Line Interface (CLI)) are aliased.","priority":"number (optional) — Filter by priority: 1 (Low), 2 (Medium), 3 (High)","page":"number (optional) — Page number, 20 tickets per page. Defaults to 1."}}}`
+	wantInvalidResource = `{"Response":false,"Message":"Invalid ResourceAffected value. Must be one of: general, renaissance, overture, winners, soprano, symphony, sonata, papyrus, website, blog, enewsletter, socialmedia, api, aws, shopify, instakes, mcp-server, sweeppea-cli, n8n, other","Code":400}`
+	// wantTelemetry1 ends a success body: the key's first call this month.
+	wantTelemetry1 = `"Telemetry":{"DataConsumed":0,"APICalls":1,"MaxAPICalls":100000}`
+)
+
+const (
+	invalidResourceMessage = "Invalid ResourceAffected value. Must be one of: general, renaissance, overture, winners, soprano, symphony, sonata, papyrus, website, blog, enewsletter, socialmedia, api, aws, shopify, instakes, mcp-server, sweeppea-cli, n8n, other"
+	invalidPlatformMessage = "Invalid platform value. Must be one of: general, renaissance, overture, winners, soprano, symphony, sonata, papyrus, website, blog, enewsletter, socialmedia, api, aws, shopify, instakes, mcp-server, sweeppea-cli, n8n, other"
+)
+
+// telemetryAt is the Telemetry block after n calls of a key this month.
+func telemetryAt(n int) string {
+	return fmt.Sprintf(`"Telemetry":{"DataConsumed":0,"APICalls":%d,"MaxAPICalls":100000}`, n)
 }

@@ -44,9 +44,9 @@ func newIsoWorld(t *testing.T) *isoWorld {
 		name, full, platform string
 		admin                bool
 	}{
-		{"alice", "Alice Able", "Billing", false},
-		{"bob", "Bob Baker", "Website", false},
-		{"carol", "Carol Root", "Exports", true},
+		{"alice", "Alice Able", "api", false},
+		{"bob", "Bob Baker", "website", false},
+		{"carol", "Carol Root", "shopify", true},
 	} {
 		key, owner := w.addUser(u.name+"@example.com", u.full, u.admin)
 		w.keys[u.name] = key
@@ -109,7 +109,7 @@ func (w *isoWorld) list(owner string, open bool, keep func(isoTicket) bool) stri
 	if len(items) > 0 {
 		pages = 1
 	}
-	return fmt.Sprintf(`{"Response":true,"Data":{"TotalTickets":%d,"Page":1,"Limit":20,"TotalPages":%d,"Tickets":[%s]}}`,
+	return fmt.Sprintf(`{"Response":true,"Data":{"TotalTickets":%d,"Page":1,"Limit":20,"TotalPages":%d,"Tickets":[%s]},{telemetry}}`,
 		len(items), pages, strings.Join(items, ","))
 }
 
@@ -168,7 +168,8 @@ func TestIsolation(t *testing.T) {
 						{`{"search":"shared words"}`, all},
 						{``, all},
 					} {
-						w.post(path, key, q.body).expect(t, 200, w.list(attacker, open, q.keep))
+						r := w.post(path, key, q.body)
+						r.expect(t, 200, fill(w.list(attacker, open, q.keep), "{telemetry}", w.telemetry(key)))
 					}
 				}
 			})

@@ -39,10 +39,14 @@ func main() {
 }
 
 const usageText = `usage:
-  ticketd [serve] [-addr 127.0.0.1:8080] [-db ticketd.db] [-sync normal|full] [-cors ORIGINS] [-demo] [-max-batch 64]
+  ticketd [serve] [-addr 127.0.0.1:8080] [-db ticketd.db] [-sync normal|full] [-cors ORIGINS] [-demo]
+          [-platforms LIST] [-rate-limit N] [-max-batch 64]
   ticketd key create -email EMAIL [-name "Full Name"] [-admin] [-db FILE]
   ticketd key list   [-db FILE]
   ticketd key revoke KEY_ID [-db FILE]
+  ticketd user list  [-db FILE]
+  ticketd user set -email EMAIL [-name N] [-admin|-admin=false] [-mobile M] [-language L] [-max-api-calls N] [-db FILE]
+  ticketd user disable|enable -email EMAIL [-db FILE]
 `
 
 var (
@@ -81,6 +85,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return runKeyRevoke(ctx, args[2:], getenv, stdout, stderr)
 		}
 		return usageError(stderr, "unknown key command %q", args[1])
+	case "user":
+		if len(args) < 2 {
+			return usageError(stderr, "user needs a command: list, set, disable or enable")
+		}
+		switch args[1] {
+		case "list":
+			return runUserList(ctx, args[2:], getenv, stdout, stderr)
+		case "set":
+			return runUserSet(ctx, args[2:], getenv, stdout, stderr)
+		case "disable", "enable":
+			return runUserEnable(ctx, args[1] == "enable", args[2:], getenv, stdout, stderr)
+		}
+		return usageError(stderr, "unknown user command %q", args[1])
 	}
 	return usageError(stderr, "unknown command %q", args[0])
 }
@@ -125,6 +142,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	corsFlag := fs.String("cors", "", "comma-separated origins allowed to call the API, or *")
 	demo := fs.Bool("demo", false, "on an empty database, create a demo user, key and tickets")
 	maxBatch := fs.Int("max-batch", defaultMaxBatch, "most writes committed in one transaction (1: one transaction per request)")
+	platformsFlag := fs.String("platforms", "", "comma-separated platform names replacing the default list")
+	rateLimit := fs.Int("rate-limit", 0, "API calls each user may make in any 60 seconds (0: no limit)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -137,6 +156,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if *maxBatch < 1 || *maxBatch > 10_000 {
 		return usageError(stderr, "-max-batch must be from 1 to 10000, not %d", *maxBatch)
+	}
+	if *rateLimit < 0 || *rateLimit > maxRateLimit {
+		return usageError(stderr, "-rate-limit must be from 0 to %d, not %d", maxRateLimit, *rateLimit)
+	}
+	platforms := defaultPlatforms()
+	if *platformsFlag != "" {
+		var err error
+		if platforms, err = parsePlatforms(*platformsFlag); err != nil {
+			return usageError(stderr, "%v", err)
+		}
 	}
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -162,8 +191,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	fmt.Fprintf(stdout, "ticketd listening on http://%s\n", ln.Addr())
 
-	auth := newAuthenticator(st)
-	srv := newHTTPServer(newServer(st, auth, logger, parseCORS(*corsFlag)), logger, defaultLimits)
+	auth := newAuthenticator(st, *rateLimit)
+	srv := newHTTPServer(newServer(st, auth, platforms, logger, parseCORS(*corsFlag)), logger, defaultLimits)
 	return serveUntilDone(ctx, srv, ln, st, auth, logger)
 }
 
@@ -228,10 +257,10 @@ func seedDemo(ctx context.Context, st *store, stdout io.Writer) error {
 		return fmt.Errorf("demo: %w", err)
 	}
 	samples := []newTicket{
-		{"Issue with sweepstakes entry", "Users are unable to submit entries on mobile.", "General", 2},
-		{"Winner export times out", "Exporting the winners list of a large sweepstakes never finishes.", "Exports", 3},
-		{"Typo on the rules page", "The official rules page says 'sweepstake' where it means 'sweepstakes'.", "Website", 1},
-		{"Cannot reset password", "The password reset e-mail never arrives.", "Accounts", 2},
+		{Subject: "Issue with sweepstakes entry", Description: "Users are unable to submit entries on mobile.", ResourceAffected: generalPlatform, Priority: 2},
+		{Subject: "Winner export times out", Description: "Exporting the winners list of a large sweepstakes never finishes.", ResourceAffected: "api", Priority: 3},
+		{Subject: "Typo on the rules page", Description: "The official rules page says 'sweepstake' where it means 'sweepstakes'.", ResourceAffected: "website", Priority: 1},
+		{Subject: "Cannot reset password", Description: "The password reset e-mail never arrives.", ResourceAffected: generalPlatform, Priority: 2},
 	}
 	var cases []string
 	for _, nt := range samples {
@@ -349,23 +378,24 @@ func (b *logBuffer) close() {
 	b.flush()
 }
 
-// usageFlushInterval keeps "key list"'s last-used column within a minute.
-const usageFlushInterval = 30 * time.Second
+// usageSaveInterval is how often the calls counted for Telemetry, and the
+// keys' last use, are written: a crash loses at most this much of them.
+const usageSaveInterval = 2 * time.Second
 
 // serveUntilDone serves on ln until ctx ends, then stops accepting, lets the
 // requests in flight finish, and records key use; the caller closes the store.
 func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, st *store, auth *authenticator, logger *slog.Logger) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	flush := time.NewTicker(usageFlushInterval)
+	flush := time.NewTicker(usageSaveInterval)
 	defer flush.Stop()
 	for {
 		select {
 		case err := <-served:
 			return fmt.Errorf("serve: %w", err)
 		case <-flush.C:
-			if err := auth.flushUsage(ctx); err != nil {
-				logger.Error("record key use", "err", err)
+			if err := auth.saveUsage(ctx); err != nil {
+				logger.Error("save key use", "err", err)
 			}
 		case <-ctx.Done():
 			logger.Info("shutting down")
@@ -373,7 +403,7 @@ func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, st *
 			defer cancel()
 			err := srv.Shutdown(shutdownCtx)
 			<-served
-			err = errors.Join(err, auth.flushUsage(shutdownCtx))
+			err = errors.Join(err, auth.saveUsage(shutdownCtx))
 			logger.Info("stopped", "writes", st.writes.Load(), "transactions", st.transactions.Load())
 			return err
 		}
@@ -382,8 +412,8 @@ func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, st *
 
 // newServer builds the whole HTTP API: every route, and the answers for
 // unknown paths, wrong methods and panics.
-func newServer(st *store, auth *authenticator, logger *slog.Logger, cors corsPolicy) http.Handler {
-	a := &api{store: st, auth: auth, log: logger}
+func newServer(st *store, auth *authenticator, platforms *platformList, logger *slog.Logger, cors corsPolicy) http.Handler {
+	a := &api{store: st, auth: auth, platforms: platforms, log: logger}
 	router := httprouter.New()
 	// An API answers; it does not redirect.
 	router.RedirectTrailingSlash = false
@@ -407,13 +437,20 @@ func newServer(st *store, auth *authenticator, logger *slog.Logger, cors corsPol
 		if v == http.ErrAbortHandler {
 			panic(v)
 		}
-		style := codedErrors
-		if r.URL.Path == "/tickets/update" {
-			style = plainErrors
-		}
-		writeError(w, r, logger, style, fmt.Errorf("panic: %v\n%s", v, debug.Stack()))
+		writeError(w, r, logger, errorStyleOf(r.URL.Path), fmt.Errorf("panic: %v\n%s", v, debug.Stack()))
 	}
 	return logRequests(logger, cors.wrap(router, router))
+}
+
+// errorStyleOf is the error style of the endpoint at path.
+func errorStyleOf(path string) errorStyle {
+	switch path {
+	case "/tickets/update":
+		return plainErrors
+	case "/account/health-check":
+		return healthErrors
+	}
+	return codedErrors
 }
 
 // route is one method and path the API serves.
@@ -433,6 +470,7 @@ func (a *api) routes() []route {
 		{"POST", "/tickets/resolve", a.endpoint(codedErrors, readBody, a.handleTicketResolve)},
 		{"POST", "/tickets/delete", a.endpoint(codedErrors, readBody, a.handleTicketDelete)},
 		{"POST", "/support/tickets/:id/close", a.endpoint(codedErrors, ignoreBody, a.handleSupportTicketClose)},
+		{"POST", "/account/health-check", a.endpoint(healthErrors, sizeOnly, a.handleAccountHealth)},
 		{"GET", "/healthz", a.handleHealth},
 		{"GET", "/openapi.json", handleOpenAPI},
 	}
@@ -624,7 +662,7 @@ func runKeyRevoke(ctx context.Context, args []string, getenv func(string) string
 	defer st.close()
 	id, err := strconv.ParseInt(keyID, 10, 64)
 	if err == nil {
-		err = st.revokeKey(ctx, id)
+		err = committedOrWarn(st.revokeKey(ctx, id), stderr)
 	}
 	if err != nil {
 		if errors.Is(err, errNotFound) || errors.Is(err, strconv.ErrSyntax) || errors.Is(err, strconv.ErrRange) {
@@ -634,4 +672,151 @@ func runKeyRevoke(ctx context.Context, args []string, getenv func(string) string
 	}
 	fmt.Fprintf(stdout, "key %d revoked\n", id)
 	return nil
+}
+
+// ---- user list | set | disable | enable ----
+
+func runUserList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("user list", stderr)
+	dbPath := dbFlag(fs, getenv)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError(stderr, "unexpected argument %q", fs.Arg(0))
+	}
+	st, err := openStore(ctx, *dbPath, storeOptions{})
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	users, err := st.listUsers(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "EMAIL\tNAME\tADMIN\tDISABLED\tLIVE KEYS\tOPEN TICKETS")
+	for _, u := range users {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\n", u.Email, u.FullName, yesNo(u.Admin), yesNo(u.Disabled), u.LiveKeys, u.OpenTickets)
+	}
+	return tw.Flush()
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// emailFlag reads the -email every user command needs.
+func emailFlag(fs *flag.FlagSet, stderr io.Writer, email string) (string, error) {
+	if fs.NArg() > 0 {
+		return "", usageError(stderr, "unexpected argument %q", fs.Arg(0))
+	}
+	if email = strings.TrimSpace(email); email == "" {
+		return "", usageError(stderr, "%s needs -email", fs.Name())
+	}
+	return email, nil
+}
+
+func runUserSet(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("user set", stderr)
+	email := fs.String("email", "", "the user's e-mail address (required)")
+	name := fs.String("name", "", "full name")
+	admin := fs.Bool("admin", false, "staff (an administrator); -admin=false makes a customer")
+	mobile := fs.String("mobile", "", "mobile number")
+	language := fs.String("language", "", "language code, e.g. en")
+	maxCalls := fs.Int64("max-api-calls", 0, "monthly API calls reported as the allowance")
+	dbPath := dbFlag(fs, getenv)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	address, err := emailFlag(fs, stderr, *email)
+	if err != nil {
+		return err
+	}
+	var ch userChange
+	set := 0
+	fs.Visit(func(f *flag.Flag) {
+		set++
+		switch f.Name {
+		case "name":
+			ch.FullName = name
+		case "admin":
+			ch.Admin = admin
+		case "mobile":
+			ch.Mobile = mobile
+		case "language":
+			ch.Language = language
+		case "max-api-calls":
+			ch.MaxAPICalls = maxCalls
+		default:
+			set-- // -email and -db change nothing
+		}
+	})
+	switch {
+	case set == 0:
+		return usageError(stderr, "user set needs something to set: -name, -admin, -mobile, -language or -max-api-calls")
+	case ch.FullName != nil && strings.TrimSpace(*ch.FullName) == "":
+		return usageError(stderr, "-name cannot be empty")
+	case ch.MaxAPICalls != nil && *ch.MaxAPICalls < 0:
+		return usageError(stderr, "-max-api-calls must not be negative")
+	}
+	if ch.FullName != nil {
+		trimmed := strings.TrimSpace(*ch.FullName)
+		ch.FullName = &trimmed
+	}
+	return changeUser(ctx, *dbPath, address, ch, stdout, stderr, "updated")
+}
+
+func runUserEnable(ctx context.Context, enable bool, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	name := "user disable"
+	if enable {
+		name = "user enable"
+	}
+	fs := newFlagSet(name, stderr)
+	email := fs.String("email", "", "the user's e-mail address (required)")
+	dbPath := dbFlag(fs, getenv)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	address, err := emailFlag(fs, stderr, *email)
+	if err != nil {
+		return err
+	}
+	disabled := !enable
+	done := "disabled"
+	if enable {
+		done = "enabled"
+	}
+	return changeUser(ctx, *dbPath, address, userChange{Disabled: &disabled}, stdout, stderr, done)
+}
+
+// changeUser applies ch and says so; running servers honour it on their
+// next request.
+func changeUser(ctx context.Context, dbPath, email string, ch userChange, stdout, stderr io.Writer, done string) error {
+	st, err := openStore(ctx, dbPath, storeOptions{})
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	if err := committedOrWarn(st.changeUser(ctx, email, ch), stderr); err != nil {
+		if errors.Is(err, errNotFound) {
+			return fmt.Errorf("no user with e-mail %q", email)
+		}
+		return err
+	}
+	fmt.Fprintf(stdout, "user %s %s\n", email, done)
+	return nil
+}
+
+// committedOrWarn passes err on, except a change that committed without
+// ringing the doorbell: that is a warning, and the command succeeded.
+func committedOrWarn(err error, stderr io.Writer) error {
+	if errors.Is(err, errBellNotRung) {
+		fmt.Fprintln(stderr, "ticketd: warning:", err)
+		return nil
+	}
+	return err
 }

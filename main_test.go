@@ -174,7 +174,7 @@ func TestServerFault(t *testing.T) {
 		t.Errorf("the log does not tie ref %s to the error:\n%s", m[1], logs)
 	}
 	f.post("/tickets/create", f.aliceKey, `{"Title":"t","Description":"d","Priority":1}`).
-		expect(t, 500, `{"Response":false,"Message":"Internal Server Error","Code":500}`)
+		expect(t, 500, wantFault)
 }
 
 // TestPanicIsA500: a handler that panics answers 500 and the server goes on.
@@ -182,9 +182,9 @@ func TestPanicIsA500(t *testing.T) {
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
 	// A nil store makes every key lookup panic.
-	srv := httptest.NewServer(newServer(nil, newAuthenticator(nil), logger, corsPolicy{}))
+	srv := httptest.NewServer(newServer(nil, newAuthenticator(nil, 0), defaultPlatforms(), logger, corsPolicy{}))
 	defer srv.Close()
-	e := &testEnv{t: t, url: srv.URL, client: srv.Client()}
+	e := &testEnv{t: t, url: srv.URL, client: srv.Client(), calls: &callCounts{byKey: map[string]int{}}}
 	key, _ := newAPIKey()
 	for range 2 {
 		r := e.post("/tickets/update", key, `{}`)
@@ -192,7 +192,7 @@ func TestPanicIsA500(t *testing.T) {
 			t.Errorf("got %d %s", r.status, r.body)
 		}
 		e.post("/tickets/create", key, `{}`).
-			expect(t, 500, `{"Response":false,"Message":"Internal Server Error","Code":500}`)
+			expect(t, 500, wantFault)
 	}
 	if !strings.Contains(logs.String(), "panic: runtime error: invalid memory address") {
 		t.Errorf("panic not logged:\n%s", logs)
@@ -434,7 +434,7 @@ func TestRunEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	postTo(t, p.addr, "/tickets/create", key, `{"Title":"t","Description":"d","Priority":1}`).
-		expect(t, 403, `{"Response":false,"Message":"Invalid API Token","Code":403}`)
+		expect(t, 403, wantInvalidToken)
 
 	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -464,7 +464,7 @@ func TestRunEndToEnd(t *testing.T) {
 // postTo sends one request to a server at base ("http://host:port").
 func postTo(t *testing.T, base, path, key, body string) response {
 	t.Helper()
-	e := &testEnv{t: t, url: base, client: http.DefaultClient}
+	e := &testEnv{t: t, url: base, client: http.DefaultClient, calls: &callCounts{byKey: map[string]int{}}}
 	return e.post(path, key, body)
 }
 

@@ -61,7 +61,7 @@ func startLimitedServer(t *testing.T, limits serverLimits) *limitedServer {
 	t.Helper()
 	s := &limitedServer{fixture: newFixture(t)}
 	logger := slog.New(slog.NewTextHandler(s.logs, nil))
-	api := newServer(s.store, newAuthenticator(s.store), logger, corsPolicy{})
+	api := newServer(s.store, newAuthenticator(s.store, 0), defaultPlatforms(), logger, corsPolicy{})
 	srv := newHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.served.Add(1)
 		api.ServeHTTP(w, r)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +25,8 @@ var (
 	errNotFound  = errors.New("not found")
 	errForbidden = errors.New("owned by another user")
 	errClosed    = errors.New("ticket is closed")
+	// errNoSuchAdmin: an assignment names no enabled admin.
+	errNoSuchAdmin = errors.New("no such admin")
 )
 
 // migrations[i] brings a database from schema version i to i+1: the
@@ -69,7 +72,7 @@ type store struct {
 	txStmts   map[string]*sql.Stmt
 	txStmtsOf *sql.Tx
 	keyLookup *sql.Stmt // on the read pool
-	keysPath  string    // see keysVersion
+	bellPath  string    // see credentialsBell
 	now       func() time.Time
 
 	ops      chan *writeOp // to the writer goroutine
@@ -138,11 +141,14 @@ func openStore(ctx context.Context, path string, opts storeOptions) (*store, err
 	}
 	f.Close()
 
-	if err := touchFile(path+"-keys", false); err != nil {
+	// The doorbell is found by the file's real path, so that a command
+	// given a link to the database rings the bell the server watches.
+	realPath, err := filepath.EvalSymlinks(path)
+	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	s := &store{
-		keysPath: path + "-keys",
+		bellPath: realPath + "-keys",
 		now:      opts.now,
 		rng:      rand.New(rand.NewChaCha8(seed)),
 		prepared: map[string]*sql.Stmt{},
@@ -152,6 +158,11 @@ func openStore(ctx context.Context, path string, opts storeOptions) (*store, err
 		closing:  make(chan struct{}),
 	}
 	if err := s.open(ctx, path, opts.sync); err != nil {
+		s.closeDBs()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	// Created only once the file has proved to be a database.
+	if err := touchFile(s.bellPath, false); err != nil {
 		s.closeDBs()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}

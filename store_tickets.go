@@ -24,6 +24,9 @@ type ticket struct {
 	Closed           *time.Time
 	ClosedBy         *string
 	Views            int64
+	AssignedTo       *user // nil: for all staff
+	UserAgent        string
+	IPAddress        string
 }
 
 // ticketEntry is a note or a statistics entry.
@@ -46,6 +49,8 @@ type ticketDetail struct {
 type newTicket struct {
 	Subject, Description, ResourceAffected string
 	Priority                               int
+	AssignTo                               string // an admin's e-mail or full name; "" for all staff
+	UserAgent, IPAddress                   string // of the request that creates it
 }
 
 // ticketChange is an update: nil fields are left as they are.
@@ -54,7 +59,9 @@ type ticketChange struct {
 }
 
 // createTicket creates an open ticket owned by owner, with a fresh case
-// number, its "Ticket created via API" note and its "create" statistic.
+// number, its "Ticket created via API" note and its "create" statistic,
+// assigned to the enabled admin nt.AssignTo names (errNoSuchAdmin when none
+// does), found in the same transaction.
 func (s *store) createTicket(ctx context.Context, owner user, nt newTicket) (ticket, error) {
 	var t ticket
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) (err error) {
@@ -68,19 +75,32 @@ func (s *store) createTicket(ctx context.Context, owner user, nt newTicket) (tic
 }
 
 const insertTicketSQL = `
-	INSERT INTO tickets (case_number, owner, subject, description, priority, resource_affected, created_at)
-	VALUES (?, ?, ?, ?, ?, ?, ?)
+	INSERT INTO tickets (case_number, owner, subject, description, priority, resource_affected, created_at,
+	                     assigned_to, user_agent, ip_address)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	RETURNING id, case_number, subject, description, priority, resource_affected, open, created_at`
 
 func (s *store) insertTicket(ctx context.Context, tx *sql.Tx, owner user, nt newTicket) (ticket, error) {
+	var t ticket
+	var assignee sql.NullInt64
+	if nt.AssignTo != "" {
+		admin, err := s.findAdmin(ctx, tx, nt.AssignTo)
+		if errors.Is(err, errNotFound) {
+			return ticket{}, errNoSuchAdmin
+		}
+		if err != nil {
+			return ticket{}, err
+		}
+		t.AssignedTo, assignee = &admin, sql.NullInt64{Int64: admin.ID, Valid: true}
+	}
 	caseNumber, err := s.issueCaseNumber(ctx, tx)
 	if err != nil {
 		return ticket{}, err
 	}
 	now := s.millis()
-	var t ticket
 	var created int64
-	err = s.stmt(ctx, tx, insertTicketSQL).QueryRowContext(ctx, caseNumber, owner.ID, nt.Subject, nt.Description, nt.Priority, nt.ResourceAffected, now).
+	err = s.stmt(ctx, tx, insertTicketSQL).QueryRowContext(ctx, caseNumber, owner.ID, nt.Subject, nt.Description, nt.Priority, nt.ResourceAffected, now,
+		assignee, nt.UserAgent, nt.IPAddress).
 		Scan(&t.ID, &t.CaseNumber, &t.Subject, &t.Description, &t.Priority, &t.ResourceAffected, &t.Open, &created)
 	if err != nil {
 		return ticket{}, err
@@ -226,7 +246,7 @@ const (
 		UPDATE tickets SET views = views + 1
 		WHERE case_number = ? AND owner = ?
 		RETURNING id, case_number, subject, description, priority, resource_affected, open,
-		          created_at, closed_at, closed_by, views`
+		          created_at, closed_at, closed_by, views, user_agent, ip_address`
 	selectNotesSQL      = "SELECT id, created_at, body, '' FROM notes WHERE ticket_id = ? ORDER BY id"
 	selectStatisticsSQL = `
 		SELECT s.id, s.created_at, s.action, u.token
@@ -246,7 +266,7 @@ func (s *store) fetchTicket(ctx context.Context, caller user, caseNumber string)
 		var closedBy sql.NullString
 		err := s.stmt(ctx, tx, fetchTicketSQL).QueryRowContext(ctx, caseNumber, caller.ID).
 			Scan(&t.ID, &t.CaseNumber, &t.Subject, &t.Description, &t.Priority, &t.ResourceAffected, &t.Open,
-				&created, &closed, &closedBy, &t.Views)
+				&created, &closed, &closedBy, &t.Views, &t.UserAgent, &t.IPAddress)
 		if errors.Is(err, sql.ErrNoRows) {
 			return errNotFound
 		}

@@ -8,16 +8,21 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"syscall"
 	"time"
 )
 
 // user is an account: the owner of tickets and API keys.
 type user struct {
-	ID       int64
-	Token    string // public id (UserToken); never a key
-	Email    string
-	FullName string
-	Admin    bool
+	ID          int64
+	Token       string // public id (UserToken); never a key
+	Email       string
+	FullName    string
+	Admin       bool
+	Disabled    bool
+	Mobile      string
+	Language    string
+	MaxAPICalls int64
 }
 
 // apiKeyInfo is what "key list" shows of a key: never the key or its hash.
@@ -29,26 +34,47 @@ type apiKeyInfo struct {
 	Revoked  *time.Time
 }
 
-// keysVersion returns a number that changes whenever a key is added or
-// revoked, by this process or any other: the size of the file beside the
-// database to which every such change appends a byte once it has committed.
-// A cache of keys is current while the number stays the same. It returns -1
-// when the file cannot be read: then nothing may be cached.
-func (s *store) keysVersion() int64 {
-	info, err := os.Stat(s.keysPath)
-	if err != nil {
-		return -1
-	}
-	return info.Size()
+// bellState identifies one state of the credentials doorbell: the file
+// beside the database to which every committed change of who may sign in
+// appends a byte. Its inode, size and modification time together change
+// with every ring, and also when the file is removed, replaced or restored
+// from an older copy.
+type bellState struct {
+	dev, ino, size uint64
+	mtime          int64
 }
 
-// keysChanged records a committed change of the keys (see keysVersion).
-func (s *store) keysChanged() error {
-	if err := touchFile(s.keysPath, true); err != nil {
-		return fmt.Errorf("record key change (running servers may keep using the old keys until restarted): %w", err)
+// credentialsBell returns the doorbell's state, or false when it cannot be
+// read (then nothing may be trusted from a cache).
+func (s *store) credentialsBell() (bellState, bool) {
+	info, err := os.Stat(s.bellPath)
+	if err != nil {
+		return bellState{}, false
+	}
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if !ok {
+		return bellState{}, false
+	}
+	return bellState{dev: uint64(st.Dev), ino: st.Ino, size: uint64(info.Size()), mtime: info.ModTime().UnixNano()}, true
+}
+
+// ringCredentialsBell tells running servers, at once, that a change of the
+// credentials has committed. It is only the quick way: a server also reads
+// the credentials version at least once a second, so a ring that fails (a
+// full disk, a killed command) delays the change by at most that.
+func (s *store) ringCredentialsBell() error {
+	if err := touchFile(s.bellPath, true); err != nil {
+		return fmt.Errorf("%w: %w", errBellNotRung, err)
 	}
 	return nil
 }
+
+// errBellNotRung: a change committed, but running servers were not told at
+// once; they notice within a second all the same.
+var errBellNotRung = errors.New("committed, but running servers could not be told at once (they notice within a second)")
+
+// ensureCredentialsBell recreates the doorbell when it has gone.
+func (s *store) ensureCredentialsBell() error { return touchFile(s.bellPath, false) }
 
 // touchFile creates the file, mode 0600, when missing, and appends a byte
 // to it when grow is set.
@@ -61,6 +87,37 @@ func touchFile(path string, grow bool) error {
 		_, err = f.Write([]byte{'\n'})
 	}
 	return errors.Join(err, f.Close())
+}
+
+const (
+	credentialsVersionSQL = "SELECT version FROM credentials"
+	bumpCredentialsSQL    = "UPDATE credentials SET version = version + 1"
+)
+
+// credentialsVersion returns the number that every committed change of who
+// may sign in raises (see bumpCredentials).
+func (s *store) credentialsVersion(ctx context.Context) (int64, error) {
+	var v int64
+	if err := s.reader.QueryRowContext(ctx, credentialsVersionSQL).Scan(&v); err != nil {
+		return 0, fmt.Errorf("read credentials version: %w", err)
+	}
+	return v, nil
+}
+
+// changeCredentials runs fn in the writer with the credentials version
+// raised in the same transaction, then rings the doorbell.
+func (s *store) changeCredentials(ctx context.Context, fn writeFunc) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if err := fn(ctx, tx); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, bumpCredentialsSQL)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return s.ringCredentialsBell()
 }
 
 // addKey stores the hash of a new key for the user with this email,
@@ -83,7 +140,8 @@ func (s *store) addKey(ctx context.Context, email, fullName string, admin bool, 
 	if err != nil {
 		return 0, fmt.Errorf("add key for %s: %w", email, err)
 	}
-	return keyID, s.keysChanged()
+	// No cache holds a key it has never seen: nobody needs telling.
+	return keyID, nil
 }
 
 // ensureUser returns the id of the user with this email, creating it first
@@ -132,55 +190,171 @@ func (s *store) listKeys(ctx context.Context) ([]apiKeyInfo, error) {
 // revokeKey revokes the key with this id. It returns errNotFound when there
 // is no such key; revoking a revoked key succeeds and keeps the first time.
 func (s *store) revokeKey(ctx context.Context, id int64) error {
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.changeCredentials(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		return changedARow(tx.ExecContext(ctx,
 			"UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?", s.millis(), id))
 	})
 	if err != nil {
 		return fmt.Errorf("revoke key %d: %w", id, err)
 	}
-	return s.keysChanged()
+	return nil
+}
+
+const userColumns = "u.id, u.token, u.email, u.full_name, u.admin, u.disabled, u.mobile, u.language, u.max_api_calls"
+
+func scanUser(row interface{ Scan(...any) error }, extra ...any) (user, error) {
+	var u user
+	err := row.Scan(append([]any{&u.ID, &u.Token, &u.Email, &u.FullName, &u.Admin, &u.Disabled, &u.Mobile, &u.Language, &u.MaxAPICalls}, extra...)...)
+	return u, err
 }
 
 const keyLookupSQL = `
-	SELECT k.id, u.id, u.token, u.email, u.full_name, u.admin
+	SELECT ` + userColumns + `, k.id,
+	       coalesce((SELECT calls FROM api_calls WHERE key_id = k.id AND month = ?), 0)
 	FROM api_keys k JOIN users u ON u.id = k.user_id
 	WHERE k.hash = ? AND k.revoked_at IS NULL`
 
-// userByKeyHash returns the key's id and its user when the key exists and is
-// not revoked, else errNotFound. It reads committed state on every call, so a
-// revocation by any process counts from the next request.
-func (s *store) userByKeyHash(ctx context.Context, hash []byte) (int64, user, error) {
-	var keyID int64
-	var u user
-	err := s.keyLookup.QueryRowContext(ctx, hash).Scan(&keyID, &u.ID, &u.Token, &u.Email, &u.FullName, &u.Admin)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, user{}, errNotFound
-	}
-	if err != nil {
-		return 0, user{}, fmt.Errorf("look up key: %w", err)
-	}
-	return keyID, u, nil
+// keyRecord is a live key: its id, its user (disabled or not) and the calls
+// saved for it in a month.
+type keyRecord struct {
+	ID         int64
+	User       user
+	MonthCalls int64
 }
 
-// touchKeys records when keys were last used (key id to Unix milliseconds).
-func (s *store) touchKeys(ctx context.Context, lastUsed map[int64]int64) error {
-	if len(lastUsed) == 0 {
+// lookupKey returns the key with this hash when it exists and is not
+// revoked, else errNotFound, with the calls saved for it in month. It reads
+// committed state on every call.
+func (s *store) lookupKey(ctx context.Context, hash []byte, month string) (keyRecord, error) {
+	var k keyRecord
+	var err error
+	k.User, err = scanUser(s.keyLookup.QueryRowContext(ctx, month, hash), &k.ID, &k.MonthCalls)
+	if errors.Is(err, sql.ErrNoRows) {
+		return keyRecord{}, errNotFound
+	}
+	if err != nil {
+		return keyRecord{}, fmt.Errorf("look up key: %w", err)
+	}
+	return k, nil
+}
+
+// userByKeyHash returns the key's id and its user when the key exists and is
+// not revoked, else errNotFound.
+func (s *store) userByKeyHash(ctx context.Context, hash []byte) (int64, user, error) {
+	k, err := s.lookupKey(ctx, hash, "")
+	return k.ID, k.User, err
+}
+
+// keyUse is what a server counted of one key's use in one month (UTC,
+// "2026-01") and has not yet saved.
+type keyUse struct {
+	KeyID    int64
+	Month    string
+	Calls    int64
+	LastUsed int64 // Unix milliseconds; 0 when unchanged
+}
+
+// saveKeyUse adds counted calls to each key's month and records when the
+// keys were last used, in one transaction.
+func (s *store) saveKeyUse(ctx context.Context, uses []keyUse) error {
+	if len(uses) == 0 {
 		return nil
 	}
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		for id, ms := range lastUsed {
-			if _, err := tx.ExecContext(ctx,
-				"UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?", ms, id); err != nil {
-				return err
+		for _, u := range uses {
+			if u.Calls > 0 {
+				if _, err := tx.ExecContext(ctx, `
+					INSERT INTO api_calls (key_id, month, calls) VALUES (?, ?, ?)
+					ON CONFLICT (key_id, month) DO UPDATE SET calls = calls + excluded.calls`,
+					u.KeyID, u.Month, u.Calls); err != nil {
+					return err
+				}
+			}
+			if u.LastUsed > 0 {
+				if _, err := tx.ExecContext(ctx,
+					"UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?", u.LastUsed, u.KeyID); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("record key use: %w", err)
+		return fmt.Errorf("save key use: %w", err)
 	}
 	return nil
+}
+
+// userSummary is what "user list" shows of a user.
+type userSummary struct {
+	user
+	LiveKeys, OpenTickets int64
+}
+
+// listUsers returns every user, oldest first.
+func (s *store) listUsers(ctx context.Context) ([]userSummary, error) {
+	rows, err := s.reader.QueryContext(ctx, `
+		SELECT `+userColumns+`,
+		       (SELECT count(*) FROM api_keys k WHERE k.user_id = u.id AND k.revoked_at IS NULL),
+		       (SELECT count(*) FROM tickets t WHERE t.owner = u.id AND t.open)
+		FROM users u ORDER BY u.id`)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	defer rows.Close()
+	var users []userSummary
+	for rows.Next() {
+		var us userSummary
+		if us.user, err = scanUser(rows, &us.LiveKeys, &us.OpenTickets); err != nil {
+			return nil, fmt.Errorf("list users: %w", err)
+		}
+		users = append(users, us)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	return users, nil
+}
+
+// userChange is "user set": nil fields are left as they are.
+type userChange struct {
+	FullName, Mobile, Language *string
+	Admin, Disabled            *bool
+	MaxAPICalls                *int64
+}
+
+// changeUser applies ch to the user with this email (in any letter case).
+// It returns errNotFound when there is none. Running servers honour the
+// change on their next request.
+func (s *store) changeUser(ctx context.Context, email string, ch userChange) error {
+	err := s.changeCredentials(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		return changedARow(tx.ExecContext(ctx, `
+			UPDATE users SET full_name = coalesce(?, full_name), mobile = coalesce(?, mobile),
+			       language = coalesce(?, language), admin = coalesce(?, admin),
+			       disabled = coalesce(?, disabled), max_api_calls = coalesce(?, max_api_calls)
+			WHERE email = ?`,
+			ch.FullName, ch.Mobile, ch.Language, ch.Admin, ch.Disabled, ch.MaxAPICalls, email))
+	})
+	if err != nil {
+		return fmt.Errorf("change user %s: %w", email, err)
+	}
+	return nil
+}
+
+// findAdminSQL finds the enabled admin whose whole e-mail or whole full name
+// is the argument, in any letter case (Unicode); of two, the older.
+const findAdminSQL = `
+	SELECT ` + userColumns + ` FROM users u
+	WHERE u.admin AND NOT u.disabled AND (ticketd_fold(u.email) = ?1 OR ticketd_fold(u.full_name) = ?1)
+	ORDER BY u.id LIMIT 1`
+
+// findAdmin returns the admin nameOrEmail names, inside tx, else errNotFound.
+func (s *store) findAdmin(ctx context.Context, tx *sql.Tx, nameOrEmail string) (user, error) {
+	u, err := scanUser(s.stmt(ctx, tx, findAdminSQL).QueryRowContext(ctx, foldCase(nameOrEmail)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return user{}, errNotFound
+	}
+	return u, err
 }
 
 // countUsersAndKeys returns how many users and how many usable keys exist.

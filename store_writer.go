@@ -164,7 +164,7 @@ const (
 // that no request pays for parsing them.
 var preparedWrites = []string{
 	savepointSQL, rollbackToSavepointSQL, releaseSavepointSQL,
-	issueCaseNumberSQL, insertTicketSQL, insertStatisticSQL, insertNoteSQL,
+	findAdminSQL, issueCaseNumberSQL, insertTicketSQL, insertStatisticSQL, insertNoteSQL,
 	updateTicketSQL, updatedTicketSQL, explainMissSQL, resolveTicketSQL, deleteTicketSQL,
 	fetchTicketSQL, selectNotesSQL, selectStatisticsSQL,
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -31,65 +32,135 @@ const (
 	plainErrors errorStyle = iota
 	// codedErrors: every other endpoint: "Code" repeats the status.
 	codedErrors
+	// healthErrors: /account/health-check: coded, except its own 401 and
+	// 500, which carry no "Code", as the family documents them.
+	healthErrors
 )
 
-// apiError is an answer the contract lists: a status and its message.
+// apiError is an answer the contract lists: a status, its message, and
+// for some 400s the Help that names the fields the endpoint expects.
 type apiError struct {
 	status  int
 	message string
+	help    *helpBody
 }
 
 func (e *apiError) Error() string { return e.message }
 
-func badRequest(message string) error { return &apiError{http.StatusBadRequest, message} }
+func badRequest(message string) error {
+	return &apiError{status: http.StatusBadRequest, message: message}
+}
+
+// missingFields is a "missing required field" 400 with its Help.
+func missingFields(message string, expected expectedBody) error {
+	return &apiError{status: http.StatusBadRequest, message: message, help: &helpBody{ExpectedBody: expected}}
+}
 
 var (
 	errInvalidJSON   = badRequest("Invalid JSON body")
-	errBodyTooLarge  = &apiError{http.StatusRequestEntityTooLarge, "Request body too large"}
-	errRouteNotFound = &apiError{http.StatusNotFound, "Not Found"}
-	errNotAllowed    = &apiError{http.StatusMethodNotAllowed, "Method Not Allowed"}
+	errBodyTooLarge  = &apiError{status: http.StatusRequestEntityTooLarge, message: "Request body too large"}
+	errRouteNotFound = &apiError{status: http.StatusNotFound, message: "Not Found"}
+	errNotAllowed    = &apiError{status: http.StatusMethodNotAllowed, message: "Method Not Allowed"}
 )
 
 type errorBody struct {
-	Response bool   `json:"Response"`
-	Message  string `json:"Message"`
-	Code     int    `json:"Code,omitempty"`
+	Response bool      `json:"Response"`
+	Message  string    `json:"Message"`
+	Code     int       `json:"Code,omitempty"`
+	Help     *helpBody `json:"Help,omitempty"`
 }
+
+// helpBody is a 400's "Help": the fields the endpoint expects, each with
+// its type, whether it is required, and what it is.
+type helpBody struct {
+	ExpectedBody expectedBody `json:"ExpectedBody"`
+}
+
+// expectedBody keeps its fields in the order the family documents them.
+type expectedBody []expectedField
+
+type expectedField struct{ name, text string }
+
+func (b expectedBody) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	buf.WriteByte('{')
+	for i, f := range b {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		name, _ := json.Marshal(f.name)
+		text, _ := json.Marshal(f.text)
+		buf.Write(name)
+		buf.WriteByte(':')
+		buf.Write(text)
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}
+
+// The answers to a refused credential and to a fault, by error style.
+const (
+	codedMissingToken = "Missing or invalid Bearer token. Send your API token in the Authorization header as: Authorization: Bearer YOUR_API_TOKEN"
+	codedInvalidToken = "Invalid API token. It does not match any account."
+	healthBadToken    = "Invalid or Missing Bearer Token"
+	disabledAccount   = "Your account is disabled or hibernating. Contact support for more information."
+	codedFault        = "Internal server error. Please try again; if it persists, contact support with the time of this request."
+	healthFault       = "Internal Server Error"
+)
 
 // writeError is the one place that turns an error into an HTTP answer.
 // Anything that is not an answer the contract lists is a fault: a 500 whose
 // body carries only a reference, logged beside the real error.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, style errorStyle, err error) {
-	var status int
-	var message string
+	body := errorBody{}
+	status := 0
 	var ae *apiError
+	var limited *rateLimitError
 	switch {
 	case errors.As(err, &ae):
-		status, message = ae.status, ae.message
+		status, body.Message, body.Help = ae.status, ae.message, ae.help
 	case errors.Is(err, errMissingToken):
-		status, message = http.StatusUnauthorized, "Invalid or Missing Bearer Token"
-		if style == plainErrors {
-			message = "Unauthorized: Missing token"
+		status, body.Message = http.StatusUnauthorized, codedMissingToken
+		switch style {
+		case plainErrors:
+			body.Message = "Unauthorized: Missing token"
+		case healthErrors:
+			body.Message = healthBadToken
 		}
 	case errors.Is(err, errInvalidToken):
-		status, message = http.StatusForbidden, "Invalid API Token"
-		if style == plainErrors {
-			status, message = http.StatusUnauthorized, "Unauthorized: Invalid token"
+		status, body.Message = http.StatusForbidden, codedInvalidToken
+		switch style {
+		case plainErrors:
+			status, body.Message = http.StatusUnauthorized, "Unauthorized: Invalid token"
+		case healthErrors:
+			status, body.Message = http.StatusUnauthorized, healthBadToken
 		}
+	case errors.Is(err, errDisabled):
+		status, body.Message = http.StatusForbidden, disabledAccount
+	case errors.As(err, &limited):
+		status, body.Message = http.StatusTooManyRequests, limited.Error()
+		w.Header().Set("Retry-After", "60")
 	default:
 		ref := newErrorRef()
 		log.Error("internal error", "ref", ref, "method", r.Method, "path", r.URL.Path, "err", err)
-		status, message = http.StatusInternalServerError, "Internal Server Error"
-		if style == plainErrors {
-			message = "Internal server error: " + ref
+		status, body.Message = http.StatusInternalServerError, codedFault
+		switch style {
+		case plainErrors:
+			body.Message = "Internal server error: " + ref
+		case healthErrors:
+			body.Message = healthFault
 		}
 	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", "Bearer")
 	}
-	body := errorBody{Message: message}
-	if style == codedErrors {
+	coded := style == codedErrors ||
+		style == healthErrors && status != http.StatusUnauthorized && status != http.StatusInternalServerError
+	if coded {
 		body.Code = status
+	}
+	if style == plainErrors {
+		body.Help = nil // the seed's endpoint answers no Help
 	}
 	writeJSON(w, status, body)
 }
@@ -130,6 +201,15 @@ type fields map[string]json.RawMessage
 
 // readFields reads the request body as a JSON object. An empty body is {}.
 func readFields(r *http.Request) (fields, error) {
+	body, err := readRequestBody(r)
+	if err != nil {
+		return nil, err
+	}
+	return decodeFields(body)
+}
+
+// readRequestBody reads the whole request body, refusing one over maxBodyBytes.
+func readRequestBody(r *http.Request) ([]byte, error) {
 	if r.ContentLength > maxBodyBytes {
 		return nil, errBodyTooLarge
 	}
@@ -141,7 +221,7 @@ func readFields(r *http.Request) (fields, error) {
 	if len(body) > maxBodyBytes {
 		return nil, errBodyTooLarge
 	}
-	return decodeFields(body)
+	return body, nil
 }
 
 // decodeFields parses body, which must be one JSON object and nothing else.
@@ -442,27 +522,32 @@ func optionalAPITime(t *time.Time) *string {
 
 // api holds what the ticket endpoints need.
 type api struct {
-	store *store
-	auth  *authenticator
-	log   *slog.Logger
+	store     *store
+	auth      *authenticator
+	platforms *platformList
+	log       *slog.Logger
 }
 
-// request is an authenticated request's body and path parameters.
+// request is an authenticated request: its caller, body, path parameters,
+// and what the request itself says of the client.
 type request struct {
-	fields fields
-	params httprouter.Params
+	fields    fields
+	params    httprouter.Params
+	userAgent string
+	clientIP  string // the TCP peer's address
 }
 
 // apiHandler answers an authenticated request with a status and a body, or
 // an error for writeError.
-type apiHandler func(ctx context.Context, caller user, req request) (int, any, error)
+type apiHandler func(ctx context.Context, caller caller, req request) (int, any, error)
 
-// bodyUse says whether an endpoint reads its request body.
-type bodyUse bool
+// bodyUse says what an endpoint does with its request body.
+type bodyUse int
 
 const (
-	readBody   bodyUse = true
-	ignoreBody bodyUse = false
+	readBody   bodyUse = iota // a JSON object, read into fields
+	ignoreBody                // not read at all
+	sizeOnly                  // read and refused only when over maxBodyBytes
 )
 
 // endpoint makes h a route: authentication first (before the body is read),
@@ -483,13 +568,38 @@ func (a *api) serve(r *http.Request, params httprouter.Params, body bodyUse, h a
 	if err != nil {
 		return 0, nil, err
 	}
-	req := request{fields: fields{}, params: params}
-	if body == readBody {
+	req := request{fields: fields{}, params: params, userAgent: r.UserAgent(), clientIP: peerAddress(r)}
+	switch body {
+	case readBody:
 		if req.fields, err = readFields(r); err != nil {
+			return 0, nil, err
+		}
+	case sizeOnly:
+		if _, err := readRequestBody(r); err != nil {
 			return 0, nil, err
 		}
 	}
 	return h(r.Context(), caller, req)
+}
+
+// peerAddress is the TCP peer's IP address, without the port.
+func peerAddress(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// telemetry is the family's usage block on some success bodies.
+type telemetry struct {
+	DataConsumed int   `json:"DataConsumed"`
+	APICalls     int64 `json:"APICalls"`
+	MaxAPICalls  int64 `json:"MaxAPICalls"`
+}
+
+func telemetryOf(c caller) telemetry {
+	return telemetry{APICalls: c.Calls, MaxAPICalls: c.MaxAPICalls}
 }
 
 // POST /tickets/update
@@ -508,8 +618,8 @@ type updatedTicket struct {
 	Status      bool   `json:"Status"`
 }
 
-func (a *api) handleTicketUpdate(ctx context.Context, caller user, req request) (int, any, error) {
-	caseNumber, err := requiredCaseNumber(req.fields, "CaseId", "CaseId is required")
+func (a *api) handleTicketUpdate(ctx context.Context, caller caller, req request) (int, any, error) {
+	caseNumber, err := requiredCaseNumber(req.fields, "CaseId", badRequest("CaseId is required"))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -530,16 +640,16 @@ func (a *api) handleTicketUpdate(ctx context.Context, caller user, req request) 
 		return 0, nil, err
 	}
 
-	notFound := &apiError{http.StatusNotFound, "Ticket not found"}
+	notFound := &apiError{status: http.StatusNotFound, message: "Ticket not found"}
 	if !possibleCaseNumber(caseNumber) {
 		return 0, nil, notFound
 	}
-	t, err := a.store.updateTicket(ctx, caller, caseNumber, ch)
+	t, err := a.store.updateTicket(ctx, caller.user, caseNumber, ch)
 	switch {
 	case errors.Is(err, errNotFound):
 		return 0, nil, notFound
 	case errors.Is(err, errForbidden):
-		return 0, nil, &apiError{http.StatusForbidden, "You do not have permission to update this ticket"}
+		return 0, nil, &apiError{status: http.StatusForbidden, message: "You do not have permission to update this ticket"}
 	case errors.Is(err, errClosed):
 		return 0, nil, badRequest("Cannot update closed ticket")
 	case err != nil:
@@ -572,34 +682,57 @@ func optionalText(name, value string, state fieldState, max int) (*string, error
 // POST /tickets/create
 
 type createResponse struct {
-	Response bool          `json:"Response"`
-	Message  string        `json:"Message"`
-	Data     createdTicket `json:"Data"`
+	Response  bool          `json:"Response"`
+	Message   string        `json:"Message"`
+	Data      createdTicket `json:"Data"`
+	Telemetry telemetry     `json:"Telemetry"`
 }
 
 type createdTicket struct {
-	CaseNumber       string `json:"CaseNumber"`
-	Subject          string `json:"Subject"`
-	Priority         int    `json:"Priority"`
-	ResourceAffected string `json:"ResourceAffected"`
-	CreationDate     string `json:"CreationDate"`
-	Status           string `json:"Status"`
+	CaseNumber       string      `json:"CaseNumber"`
+	Subject          string      `json:"Subject"`
+	Priority         int         `json:"Priority"`
+	ResourceAffected string      `json:"ResourceAffected"`
+	AssignedTo       *personInfo `json:"AssignedTo"`
+	CreationDate     string      `json:"CreationDate"`
+	Status           string      `json:"Status"`
 }
 
-func (a *api) handleTicketCreate(ctx context.Context, caller user, req request) (int, any, error) {
+// personInfo names a user in an answer: an assignee, an owner.
+type personInfo struct {
+	FullName string `json:"FullName"`
+	Email    string `json:"Email"`
+}
+
+func personOf(u *user) *personInfo {
+	if u == nil {
+		return nil
+	}
+	return &personInfo{FullName: u.FullName, Email: u.Email}
+}
+
+var createHelp = expectedBody{
+	{"Title", "string (required) — Ticket subject/title, max 200 characters"},
+	{"Description", "string (required) — Detailed description of the issue, max 20,000 characters"},
+	{"Priority", "number (required) — Priority level: 1 (Low), 2 (Medium), 3 (High)"},
+	{"AssignTo", "string (optional) — Name or email of an admin user to assign the ticket to exclusively. If omitted, the ticket is assigned to all admins. Only users with admin-level access can be assigned."},
+}
+
+var errInvalidPriority = badRequest("Invalid Priority Value. Must be 1 (Low), 2 (Medium), or 3 (High)")
+
+func (a *api) handleTicketCreate(ctx context.Context, caller caller, req request) (int, any, error) {
 	title, titleState := req.fields.text("Title")
 	description, descriptionState := req.fields.text("Description")
-	resource, resourceState := req.fields.text("ResourceAffected")
 	priority, priorityState := req.fields.smallInteger("Priority")
 	if _, s := req.fields.text("Priority"); s == fieldBlank {
 		priorityState = fieldBlank
 	}
 	missing := func(s fieldState) bool { return s == fieldAbsent || s == fieldBlank }
 	if missing(titleState) || missing(descriptionState) || missing(priorityState) {
-		return 0, nil, badRequest("Missing Required Fields: Title, Description and Priority are required")
+		return 0, nil, missingFields("Missing Required Fields: Title, Description and Priority are required", createHelp)
 	}
 	if priorityState != fieldValid || priority < 1 || priority > 3 {
-		return 0, nil, badRequest("Invalid Priority Value. Must be 1 (Low), 2 (Medium), or 3 (High)")
+		return 0, nil, errInvalidPriority
 	}
 	if err := checkText("Title", title, titleState, maxTitle); err != nil {
 		return 0, nil, err
@@ -607,21 +740,27 @@ func (a *api) handleTicketCreate(ctx context.Context, caller user, req request) 
 	if err := checkText("Description", description, descriptionState, maxDescription); err != nil {
 		return 0, nil, err
 	}
-	switch resourceState {
-	case fieldAbsent, fieldBlank:
-		resource = "General"
-	default:
-		if err := checkText("ResourceAffected", resource, resourceState, maxResourceAffected); err != nil {
-			return 0, nil, err
-		}
+	resource, err := a.platformField(req.fields, "ResourceAffected")
+	if err != nil {
+		return 0, nil, err
+	}
+	assignTo, err := assignToField(req.fields)
+	if err != nil {
+		return 0, nil, err
 	}
 
-	t, err := a.store.createTicket(ctx, caller, newTicket{
+	t, err := a.store.createTicket(ctx, caller.user, newTicket{
 		Subject:          title,
 		Description:      description,
 		Priority:         int(priority),
 		ResourceAffected: resource,
+		AssignTo:         assignTo,
+		UserAgent:        req.userAgent,
+		IPAddress:        req.clientIP,
 	})
+	if errors.Is(err, errNoSuchAdmin) {
+		return 0, nil, noAdminMatching(assignTo)
+	}
 	if err != nil {
 		return 0, nil, err
 	}
@@ -633,10 +772,45 @@ func (a *api) handleTicketCreate(ctx context.Context, caller user, req request) 
 			Subject:          t.Subject,
 			Priority:         t.Priority,
 			ResourceAffected: t.ResourceAffected,
+			AssignedTo:       personOf(t.AssignedTo),
 			CreationDate:     apiTime(t.Created),
 			Status:           "Open",
 		},
+		Telemetry: telemetryOf(caller),
 	}, nil
+}
+
+// platformField reads an optional platform field (ResourceAffected): its
+// stored form, "General" when absent or blank.
+func (a *api) platformField(f fields, name string) (string, error) {
+	value, state := f.text(name)
+	switch state {
+	case fieldAbsent, fieldBlank:
+		return generalPlatform, nil
+	case fieldWrongType:
+		return "", badRequest(name + " must be a string")
+	}
+	platform, ok := a.platforms.canonical(value)
+	if !ok {
+		return "", badRequest("Invalid " + name + " value. Must be one of: " + a.platforms.joined)
+	}
+	return platform, nil
+}
+
+// assignToField reads the optional AssignTo: "" when absent or blank.
+func assignToField(f fields) (string, error) {
+	value, state := f.text("AssignTo")
+	switch state {
+	case fieldAbsent, fieldBlank:
+		return "", nil
+	case fieldWrongType:
+		return "", badRequest("AssignTo must be a string")
+	}
+	return value, nil
+}
+
+func noAdminMatching(assignTo string) error {
+	return badRequest("No admin user found matching \"" + assignTo + "\". Only admin users can be assigned to tickets. Provide a valid admin name or email.")
 }
 
 // POST /tickets/fetchSingleTicket
@@ -672,10 +846,17 @@ type fetchedTicket struct {
 }
 
 type accountInfo struct {
-	UserToken string `json:"UserToken"`
-	FullName  string `json:"FullName"`
-	Email     string `json:"Email"`
-	UserType  string `json:"UserType"`
+	UserToken       string  `json:"UserToken"`
+	FullName        string  `json:"FullName"`
+	Email           string  `json:"Email"`
+	MobileNumber    string  `json:"MobileNumber"`
+	UserType        string  `json:"UserType"`
+	UserAgent       string  `json:"UserAgent"`
+	IpAddress       string  `json:"IpAddress"`
+	Language        string  `json:"Language"`
+	GeoLat          float64 `json:"GeoLat"`
+	GeoLon          float64 `json:"GeoLon"`
+	SweepstakesName string  `json:"SweepstakesName"`
 }
 
 type noteEntry struct {
@@ -691,16 +872,16 @@ type statistEntry struct {
 	Action    string `json:"Action"`
 }
 
-func (a *api) handleTicketFetch(ctx context.Context, caller user, req request) (int, any, error) {
-	caseNumber, err := requiredCaseNumber(req.fields, "caseNumber", "Missing caseNumber")
+func (a *api) handleTicketFetch(ctx context.Context, caller caller, req request) (int, any, error) {
+	caseNumber, err := requiredCaseNumber(req.fields, "caseNumber", missingCaseNumber)
 	if err != nil {
 		return 0, nil, err
 	}
-	notFound := &apiError{http.StatusNotFound, "Ticket Not Found or Access Denied"}
+	notFound := &apiError{status: http.StatusNotFound, message: "Ticket Not Found or Access Denied"}
 	if !possibleCaseNumber(caseNumber) {
 		return 0, nil, notFound
 	}
-	d, err := a.store.fetchTicket(ctx, caller, caseNumber)
+	d, err := a.store.fetchTicket(ctx, caller.user, caseNumber)
 	if errors.Is(err, errNotFound) {
 		return 0, nil, notFound
 	}
@@ -731,10 +912,14 @@ func fetchedTicketOf(d ticketDetail) fetchedTicket {
 		CaseNumber: d.CaseNumber,
 		Date:       apiTime(d.Created),
 		AccountInfo: accountInfo{
-			UserToken: d.Owner.Token,
-			FullName:  d.Owner.FullName,
-			Email:     d.Owner.Email,
-			UserType:  userType,
+			UserToken:    d.Owner.Token,
+			FullName:     d.Owner.FullName,
+			Email:        d.Owner.Email,
+			MobileNumber: d.Owner.Mobile,
+			UserType:     userType,
+			UserAgent:    d.UserAgent,
+			IpAddress:    d.IPAddress,
+			Language:     d.Owner.Language,
 		},
 		Subject:          d.Subject,
 		Description:      d.Description,
@@ -770,14 +955,14 @@ type resolvedTicket struct {
 	ClosedBy   string `json:"ClosedBy"`
 }
 
-var errResolveNotFound = &apiError{http.StatusNotFound, "Ticket Not Found or Already Closed"}
+var errResolveNotFound = &apiError{status: http.StatusNotFound, message: "Ticket Not Found or Already Closed"}
 
-func (a *api) handleTicketResolve(ctx context.Context, caller user, req request) (int, any, error) {
+func (a *api) handleTicketResolve(ctx context.Context, caller caller, req request) (int, any, error) {
 	caseNumber, err := requiredCaseNumber(req.fields, "CaseId", missingCaseID)
 	if err != nil {
 		return 0, nil, err
 	}
-	t, err := a.resolve(ctx, caller, caseNumber)
+	t, err := a.resolve(ctx, caller.user, caseNumber)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -795,16 +980,21 @@ func (a *api) handleTicketResolve(ctx context.Context, caller user, req request)
 }
 
 // missingCaseID is resolve's and delete's answer to a missing CaseId.
-const missingCaseID = "Missing Required Field: CaseId is required"
+var missingCaseID = missingFields("Missing Required Field: CaseId is required",
+	expectedBody{{"CaseId", "string (required) — case id of the ticket"}})
+
+// missingCaseNumber is fetchSingleTicket's answer to a missing caseNumber.
+var missingCaseNumber = missingFields("Missing caseNumber",
+	expectedBody{{"caseNumber", "string (required) — The ticket case number"}})
 
 // requiredCaseNumber reads the case number field name, answering missing
 // when it is absent or blank and "<name> must be a string" when it is of
 // another type.
-func requiredCaseNumber(f fields, name, missing string) (string, error) {
+func requiredCaseNumber(f fields, name string, missing error) (string, error) {
 	caseNumber, state := f.caseNumber(name)
 	switch state {
 	case fieldAbsent, fieldBlank:
-		return "", badRequest(missing)
+		return "", missing
 	case fieldWrongType:
 		return "", badRequest(name + " must be a string")
 	}
@@ -828,8 +1018,8 @@ type closeResponse struct {
 	Message string   `json:"message"`
 }
 
-func (a *api) handleSupportTicketClose(ctx context.Context, caller user, req request) (int, any, error) {
-	if _, err := a.resolve(ctx, caller, req.params.ByName("id")); err != nil {
+func (a *api) handleSupportTicketClose(ctx context.Context, caller caller, req request) (int, any, error) {
+	if _, err := a.resolve(ctx, caller.user, req.params.ByName("id")); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, closeResponse{Success: true, Message: "Operation completed successfully"}, nil
@@ -837,14 +1027,14 @@ func (a *api) handleSupportTicketClose(ctx context.Context, caller user, req req
 
 // POST /tickets/delete
 
-var errDeleteNotFound = &apiError{http.StatusNotFound, "Ticket Not Found, Already Closed, or Not Owned by User"}
+var errDeleteNotFound = &apiError{status: http.StatusNotFound, message: "Ticket Not Found, Already Closed, or Not Owned by User"}
 
 type deleteResponse struct {
 	Response bool   `json:"Response"`
 	Message  string `json:"Message"`
 }
 
-func (a *api) handleTicketDelete(ctx context.Context, caller user, req request) (int, any, error) {
+func (a *api) handleTicketDelete(ctx context.Context, caller caller, req request) (int, any, error) {
 	caseNumber, err := requiredCaseNumber(req.fields, "CaseId", missingCaseID)
 	if err != nil {
 		return 0, nil, err
@@ -852,7 +1042,7 @@ func (a *api) handleTicketDelete(ctx context.Context, caller user, req request) 
 	if !possibleCaseNumber(caseNumber) {
 		return 0, nil, errDeleteNotFound
 	}
-	err = a.store.deleteTicket(ctx, caller, caseNumber)
+	err = a.store.deleteTicket(ctx, caller.user, caseNumber)
 	if errors.Is(err, errNotFound) {
 		return 0, nil, errDeleteNotFound
 	}
@@ -871,8 +1061,9 @@ const (
 )
 
 type listResponse struct {
-	Response bool     `json:"Response"`
-	Data     listPage `json:"Data"`
+	Response  bool      `json:"Response"`
+	Data      listPage  `json:"Data"`
+	Telemetry telemetry `json:"Telemetry"`
 }
 
 type listPage struct {
@@ -893,13 +1084,13 @@ type listedTicket struct {
 
 // handleTicketList lists the caller's open tickets, or closed ones.
 func (a *api) handleTicketList(open bool) apiHandler {
-	return func(ctx context.Context, caller user, req request) (int, any, error) {
-		filter, page, err := listQuery(req.fields)
+	return func(ctx context.Context, caller caller, req request) (int, any, error) {
+		filter, page, err := a.listQuery(req.fields)
 		if err != nil {
 			return 0, nil, err
 		}
 		filter.Open = open
-		total, tickets, err := a.store.listTickets(ctx, caller, filter, (page-1)*pageSize, pageSize)
+		total, tickets, err := a.store.listTickets(ctx, caller.user, filter, (page-1)*pageSize, pageSize)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -919,19 +1110,27 @@ func (a *api) handleTicketList(open bool) apiHandler {
 			Limit:        pageSize,
 			TotalPages:   (total + pageSize - 1) / pageSize,
 			Tickets:      listed,
-		}}, nil
+		}, Telemetry: telemetryOf(caller)}, nil
 	}
 }
 
 // listQuery reads a list request's optional filters and page.
-func listQuery(f fields) (ticketFilter, int64, error) {
+func (a *api) listQuery(f fields) (ticketFilter, int64, error) {
 	var filter ticketFilter
 	var state fieldState
 	if filter.Search, state = f.text("search"); state == fieldWrongType {
 		return filter, 0, badRequest("search must be a string")
 	}
-	if filter.Platform, state = f.text("platform"); state == fieldWrongType {
+	platform, state := f.text("platform")
+	switch state {
+	case fieldWrongType:
 		return filter, 0, badRequest("platform must be a string")
+	case fieldValid:
+		name, ok := a.platforms.canonical(platform)
+		if !ok {
+			return filter, 0, a.invalidPlatform()
+		}
+		filter.Platform = name
 	}
 	if n, state := f.smallInteger("priority"); state != fieldAbsent {
 		if state != fieldValid || n < 1 || n > 3 {
@@ -947,6 +1146,16 @@ func listQuery(f fields) (ticketFilter, int64, error) {
 		page = n
 	}
 	return filter, page, nil
+}
+
+// invalidPlatform is the lists' answer to a platform not on the list.
+func (a *api) invalidPlatform() error {
+	return missingFields("Invalid platform value. Must be one of: "+a.platforms.joined, expectedBody{
+		{"search", "string (optional) — Case-insensitive text matched against Subject or Description"},
+		{"platform", a.platforms.helpFor},
+		{"priority", "number (optional) — Filter by priority: 1 (Low), 2 (Medium), 3 (High)"},
+		{"page", "number (optional) — Page number, 20 tickets per page. Defaults to 1."},
+	})
 }
 
 // firstChars returns the first n characters (code points) of s.
@@ -971,6 +1180,23 @@ func handleOpenAPI(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) 
 	h.Set("Content-Length", strconv.Itoa(len(openAPIDocument)))
 	w.WriteHeader(http.StatusOK)
 	w.Write(openAPIDocument)
+}
+
+// POST /account/health-check
+
+type accountHealthResponse struct {
+	Response  bool      `json:"Response"`
+	Message   string    `json:"Message"`
+	Telemetry telemetry `json:"Telemetry"`
+}
+
+// handleAccountHealth is how tools test a saved credential: the key is
+// live and the database answers.
+func (a *api) handleAccountHealth(ctx context.Context, caller caller, _ request) (int, any, error) {
+	if err := a.store.ping(ctx); err != nil {
+		return 0, nil, fmt.Errorf("account health check: %w", err)
+	}
+	return http.StatusOK, accountHealthResponse{Response: true, Message: "API is healthy", Telemetry: telemetryOf(caller)}, nil
 }
 
 // GET /healthz
