@@ -92,13 +92,13 @@ type authenticator struct {
 	checkMu   sync.Mutex   // one reader of the database version at a time
 	checkedAt atomic.Int64 // UnixNano of the last read of the version
 
-	mu       sync.Mutex
-	bell     bellState
-	bellOK   bool
-	version  int64 // the credentials version the cache belongs to
-	keys     map[[sha256.Size]byte]keyRecord
-	usage    map[int64]*keyUsage // by key id
-	unsaved  []keyUse            // counts of past months not yet saved
+	mu      sync.Mutex
+	bell    bellState
+	bellOK  bool
+	version int64 // the credentials version the cache belongs to
+	keys    map[[sha256.Size]byte]keyRecord
+	usage   map[int64]*keyUsage // by key id
+	unsaved []keyUse            // counts of past months not yet saved
 }
 
 // keyUsage is one key's use in the current month.
