@@ -512,3 +512,137 @@ func TestServeDemo(t *testing.T) {
 		t.Errorf("after two -demo runs: %d users, %d keys, %v", users, keys, err)
 	}
 }
+
+func TestUserCommands(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "users.db")
+	for _, args := range [][]string{
+		{"key", "create", "-email", "ann@example.com", "-name", "Ann Archer", "-db", db},
+		{"key", "create", "-email", "ann@example.com", "-db", db},
+		{"key", "create", "-email", "sam@example.com", "-admin", "-db", db},
+		{"key", "revoke", "2", "-db", db},
+	} {
+		if _, stderr, err := runCLI(t, args...); err != nil {
+			t.Fatalf("%v: %v %s", args, err, stderr)
+		}
+	}
+	list := func() string {
+		t.Helper()
+		stdout, stderr, err := runCLI(t, "user", "list", "-db", db)
+		if err != nil || stderr != "" {
+			t.Fatalf("user list: %v %s", err, stderr)
+		}
+		return stdout
+	}
+	if got, want := list(), "EMAIL            NAME             ADMIN  DISABLED  LIVE KEYS  OPEN TICKETS\n"+
+		"ann@example.com  Ann Archer       no     no        1          0\n"+
+		"sam@example.com  sam@example.com  yes    no        1          0\n"; got != want {
+		t.Errorf("user list:\n%s\nwant\n%s", got, want)
+	}
+	for _, tc := range []struct {
+		args   []string
+		stdout string
+	}{
+		{[]string{"user", "set", "-email", "SAM@example.com", "-name", " Sam Staff ", "-admin=false", "-mobile", "+1 555", "-language", "es", "-max-api-calls", "500", "-db", db},
+			"user SAM@example.com updated\n"},
+		{[]string{"user", "disable", "-db", db, "-email", "ann@example.com"}, "user ann@example.com disabled\n"},
+	} {
+		stdout, stderr, err := runCLI(t, tc.args...)
+		if err != nil || stdout != tc.stdout || stderr != "" {
+			t.Errorf("%v: %v %q %q", tc.args, err, stdout, stderr)
+		}
+	}
+	if got, want := list(), "EMAIL            NAME        ADMIN  DISABLED  LIVE KEYS  OPEN TICKETS\n"+
+		"ann@example.com  Ann Archer  no     yes       1          0\n"+
+		"sam@example.com  Sam Staff   no     no        1          0\n"; got != want {
+		t.Errorf("user list after set and disable:\n%s\nwant\n%s", got, want)
+	}
+	st, err := openStore(context.Background(), db, storeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	users, _ := st.listUsers(context.Background())
+	st.close()
+	if u := users[1]; u.Mobile != "+1 555" || u.Language != "es" || u.MaxAPICalls != 500 {
+		t.Errorf("user set stored %+v", u.user)
+	}
+
+	for _, tc := range []struct {
+		args   []string
+		usage  bool   // exit 2
+		stderr string // the error's line
+	}{
+		{[]string{"user", "set", "-email", "ann@example.com", "-db", db}, true, "ticketd: user set needs something to set: -name, -admin, -mobile, -language or -max-api-calls"},
+		{[]string{"user", "set", "-name", "x", "-db", db}, true, "ticketd: user set needs -email"},
+		{[]string{"user", "set", "-email", "ann@example.com", "-name", " ", "-db", db}, true, "ticketd: -name cannot be empty"},
+		{[]string{"user", "enable", "-email", "a@b.c", "x", "-db", db}, true, `ticketd: unexpected argument "x"`},
+		{[]string{"user", "frobnicate"}, true, `ticketd: unknown user command "frobnicate"`},
+		{[]string{"user"}, true, "ticketd: user needs a command: list, set, disable or enable"},
+		{[]string{"user", "disable", "-email", "nobody@example.com", "-db", db}, false, `no user with e-mail "nobody@example.com"`},
+		{[]string{"user", "set", "-email", "nobody@example.com", "-language", "fr", "-db", db}, false, `no user with e-mail "nobody@example.com"`},
+	} {
+		_, stderr, err := runCLI(t, tc.args...)
+		switch {
+		case tc.usage && !errors.Is(err, errUsage):
+			t.Errorf("%v: %v, want a usage error", tc.args, err)
+		case tc.usage && !strings.HasPrefix(stderr, tc.stderr+"\n"):
+			t.Errorf("%v: stderr %q", tc.args, stderr)
+		case !tc.usage && (err == nil || err.Error() != tc.stderr):
+			t.Errorf("%v: %v, want %q", tc.args, err, tc.stderr)
+		}
+	}
+}
+
+// TestTelemetrySurvivesRestart: counts are saved at shutdown and a new
+// server goes on from them.
+func TestTelemetrySurvivesRestart(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "count.db")
+	stdout, _, err := runCLI(t, "key", "create", "-email", "eve@example.com", "-db", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := strings.TrimSpace(stdout)
+	getenv := func(string) string { return "" }
+	health := func(p *serveProcess, calls int) {
+		t.Helper()
+		postTo(t, p.addr, "/account/health-check", key, ``).
+			expect(t, 200, `{"Response":true,"Message":"API is healthy",`+telemetryAt(calls)+`}`)
+	}
+	for run, first := range []int{1, 4} {
+		ctx, cancel := context.WithCancel(context.Background())
+		p := startServe(t, ctx, getenv, "-db", db)
+		for i := range 3 {
+			health(p, first+i)
+		}
+		cancel()
+		if err := <-p.done; err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+	}
+}
+
+// TestServeUpgradesVersion1File: a database of the previous release serves
+// at once, its keys, tickets and notes intact.
+func TestServeUpgradesVersion1File(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "v1.db")
+	data, err := os.ReadFile("testdata/v1.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(db, data, 0o600)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel() }()
+	p := startServe(t, ctx, func(string) string { return "" }, "-db", db)
+	const aliceKey = "tkd_yT0_wc9bxc-4B_N-eSzURKXRgkeQ_Wbgvd-IDOutvmE" // testdata/v1.md
+	r := postTo(t, p.addr, "/tickets/fetchSingleTicket", aliceKey, `{"caseNumber":"1715407"}`)
+	want := `{"Response":true,"Data":{"CaseNumber":"1715407","Date":"2026-12-01T09:06:13.583Z","AccountInfo":{"UserToken":"ef8852cf3897511c6d0ddd30","FullName":"Alice Liddell","Email":"alice@example.com","MobileNumber":"","UserType":"User","UserAgent":"","IpAddress":"","Language":"en","GeoLat":0,"GeoLon":0,"SweepstakesName":""},` +
+		`"Subject":"Old export","Description":"Exports time out","Priority":2,"NotifyUsers":[],"Collaborators":[],"ClosedBy":"Alice Liddell","CloseDate":"2026-12-01T09:06:13.625Z",` +
+		`"Notes":[{"Id":"2","Date":"2026-12-01T09:06:13.583Z","Note":"Ticket created via API"},{"Id":"6","Date":"2026-12-01T09:06:13.625Z","Note":"Ticket resolved via API"}],` +
+		`"Files":[],"Survey":{},"Pin":false,"Views":1,"Completion":100,"ResourceAffected":"Exports","Documentation":[],` +
+		`"Statistics":[{"Id":"2","Date":"2026-12-01T09:06:13.583Z","UserToken":"ef8852cf3897511c6d0ddd30","Action":"create"},{"Id":"7","Date":"2026-12-01T09:06:13.625Z","UserToken":"ef8852cf3897511c6d0ddd30","Action":"resolve"}],` +
+		`"Status":true,"AttachmentInfo":{},"GitHubIssue":{}}}`
+	r.expect(t, 200, want)
+	// A value of version 1 that is on no list is kept, and no filter names it.
+	postTo(t, p.addr, "/tickets/fetchClosedTickets", aliceKey, `{"platform":"Exports"}`).expect(t, 400, wantInvalidPlatform)
+	postTo(t, p.addr, "/tickets/fetchOpenTickets", aliceKey, `{"platform":"website"}`).expect(t, 200,
+		`{"Response":true,"Data":{"TotalTickets":1,"Page":1,"Limit":20,"TotalPages":1,"Tickets":[{"CaseNumber":"6612765","Subject":"Printer on fire!","Date":"2026-12-01T09:06:13.574Z","Priority":3,"ResourceAffected":"Website"}]},`+telemetryAt(3)+`}`)
+}

@@ -714,3 +714,129 @@ func BenchmarkTicketUpdate(b *testing.B) {
 		})
 	})
 }
+
+func TestAccountHealthCheck(t *testing.T) {
+	f := newFixture(t)
+	const badToken = `{"Response":false,"Message":"Invalid or Missing Bearer Token"}`
+	unknown, _ := newAPIKey()
+	for _, tc := range []struct {
+		name, key, body string
+		wantStatus      int
+		wantBody        string
+	}{
+		{"no key", "", ``, 401, badToken},
+		{"unknown key", unknown, ``, 401, badToken},
+		{"malformed key", "tkd_x", ``, 401, badToken},
+		{"healthy", f.aliceKey, ``, 200, `{"Response":true,"Message":"API is healthy",` + wantTelemetry1 + `}`},
+		{"a body is ignored", f.aliceKey, `not JSON at all`, 200, `{"Response":true,"Message":"API is healthy",` + telemetryAt(2) + `}`},
+		{"a body over the limit", f.aliceKey, strings.Repeat("x", maxBodyBytes+1), 413,
+			`{"Response":false,"Message":"Request body too large","Code":413}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := f.post("/account/health-check", tc.key, tc.body)
+			r.expect(t, tc.wantStatus, tc.wantBody)
+			if got := r.header.Get("WWW-Authenticate"); (tc.wantStatus == 401) != (got == "Bearer") {
+				t.Errorf("WWW-Authenticate = %q", got)
+			}
+		})
+	}
+	r := f.do(http.MethodGet, "/account/health-check", authHeader("Bearer "+f.aliceKey), nil)
+	r.expect(t, 405, `{"Response":false,"Message":"Method Not Allowed","Code":405}`)
+	if r.header.Get("Allow") != "POST" {
+		t.Errorf("Allow = %q", r.header.Get("Allow"))
+	}
+	// The database not answering is the endpoint's own 500.
+	f.store.reader.Close()
+	f.post("/account/health-check", f.aliceKey, ``).expect(t, 500, `{"Response":false,"Message":"Internal Server Error"}`)
+}
+
+// TestCreateAssignTo: AssignTo names an enabled admin by whole e-mail or
+// whole full name, in any letter case; anything else is the contract's 400.
+func TestCreateAssignTo(t *testing.T) {
+	e := newTestEnv(t)
+	key, _ := e.addUser("carl@example.com", "Carl Customer", false)
+	e.addUser("ana@example.com", "Ána Admin", true)
+	e.addUser("ben@example.com", "Same Name", true)
+	e.addUser("bea@example.com", "Same Name", true)
+	e.addUser("dan@example.com", "Dan Disabled", true)
+	if _, _, err := runCLI(t, "user", "disable", "-email", "dan@example.com", "-db", e.dbPath); err != nil {
+		t.Fatal(err)
+	}
+	created := func(assigned string, calls int) string {
+		return `{"Response":true,"Message":"Ticket Created Successfully","Data":{"CaseNumber":"{new}","Subject":"t","Priority":1,"ResourceAffected":"General",` +
+			`"AssignedTo":` + assigned + `,"CreationDate":"2026-01-26T12:32:29.600Z","Status":"Open"},` + telemetryAt(calls) + `}`
+	}
+	noAdmin := func(v string) string {
+		return `{"Response":false,"Message":"No admin user found matching \"` + v + `\". Only admin users can be assigned to tickets. Provide a valid admin name or email.","Code":400}`
+	}
+	ana := `{"FullName":"Ána Admin","Email":"ana@example.com"}`
+	for _, tc := range []struct {
+		name, assignTo string
+		wantStatus     int
+		wantBody       string
+	}{
+		{"by e-mail", `"ana@example.com"`, 201, created(ana, 1)},
+		{"by e-mail in any case", `"ANA@Example.COM"`, 201, created(ana, 2)},
+		{"by full name in any case, across Unicode", `" ÁNA ADMIN "`, 201, created(ana, 3)},
+		{"of two of one name, the older", `"same name"`, 201, created(`{"FullName":"Same Name","Email":"ben@example.com"}`, 4)},
+		{"blank is all staff", `"  "`, 201, created("null", 5)},
+		{"null is all staff", `null`, 201, created("null", 6)},
+		{"a customer is no admin", `"carl@example.com"`, 400, noAdmin("carl@example.com")},
+		{"a disabled admin is passed over", `"Dan Disabled"`, 400, noAdmin("Dan Disabled")},
+		{"part of a name is no name", `" Ána "`, 400, noAdmin("Ána")},
+		{"quotes in the answer", `"\"x\""`, 400, noAdmin(`\"x\"`)},
+		{"not a string", `["ana@example.com"]`, 400, `{"Response":false,"Message":"AssignTo must be a string","Code":400}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.post("/tickets/create", key, `{"Title":"t","Description":"d","Priority":1,"AssignTo":`+tc.assignTo+`}`)
+			caseNumber := ""
+			if m := caseNumberPattern.FindStringSubmatch(r.body); m != nil {
+				caseNumber = m[1]
+			}
+			r.expect(t, tc.wantStatus, fill(tc.wantBody, "{new}", caseNumber))
+		})
+	}
+	var assigned string
+	e.store.reader.QueryRow(`SELECT group_concat(coalesce(u.email, '-'), ' ') FROM (SELECT * FROM tickets ORDER BY id) t LEFT JOIN users u ON u.id = t.assigned_to`).Scan(&assigned)
+	if assigned != "ana@example.com ana@example.com ana@example.com ben@example.com - -" {
+		t.Errorf("stored assignments: %q", assigned)
+	}
+}
+
+// TestCustomPlatforms: -platforms replaces the list, general first and
+// other last when missing; the default aliases no longer apply.
+func TestCustomPlatforms(t *testing.T) {
+	e := newTestEnv(t, withPlatforms(" Billing, Web App ,,GENERAL"))
+	key, _ := e.addUser("alice@example.com", "Alice Able", false)
+	const list = "billing, web app, general, other"
+	r := e.post("/tickets/create", key, `{"Title":"t","Description":"d","Priority":1,"ResourceAffected":"WEB APP"}`)
+	if r.status != 201 || !strings.Contains(r.body, `"ResourceAffected":"web app"`) {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	e.post("/tickets/create", key, `{"Title":"t","Description":"d","Priority":1,"ResourceAffected":"mcp"}`).
+		expect(t, 400, `{"Response":false,"Message":"Invalid ResourceAffected value. Must be one of: `+list+`","Code":400}`)
+	e.post("/tickets/fetchOpenTickets", key, `{"platform":"shopify"}`).expect(t, 400,
+		`{"Response":false,"Message":"Invalid platform value. Must be one of: `+list+`","Code":400,"Help":{"ExpectedBody":{`+
+			`"search":"string (optional) — Case-insensitive text matched against Subject or Description",`+
+			`"platform":"string (optional) — Filter by platform (ResourceAffected). One of: `+list+`. Case-insensitive.",`+
+			`"priority":"number (optional) — Filter by priority: 1 (Low), 2 (Medium), 3 (High)",`+
+			`"page":"number (optional) — Page number, 20 tickets per page. Defaults to 1."}}}`)
+	if r := e.post("/tickets/fetchOpenTickets", key, `{"platform":"Web app"}`); r.status != 200 || !strings.Contains(r.body, `"TotalTickets":1,`) {
+		t.Errorf("filter: %d %s", r.status, r.body)
+	}
+	for flagValue, want := range map[string]string{
+		"a":               "general, a, other",
+		"other,x,general": "other, x, general",
+		"Général":         "general, général, other",
+	} {
+		p, err := parsePlatforms(flagValue)
+		if err != nil || p.joined != want {
+			t.Errorf("-platforms %q: %v %q, want %q", flagValue, err, p.joined, want)
+		}
+	}
+	for _, bad := range []string{"", " , ", "a,A", strings.Repeat("x", 51)} {
+		if _, err := parsePlatforms(bad); err == nil {
+			t.Errorf("-platforms %q accepted", bad)
+		}
+	}
+}
