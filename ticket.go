@@ -71,6 +71,10 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, style 
 		if style == plainErrors {
 			message = "Unauthorized: Missing token"
 		}
+	case errors.Is(err, errTooManyNotes):
+		status, message = http.StatusBadRequest, fmt.Sprintf("A ticket may have at most %d notes", maxTicketNotes)
+	case errors.Is(err, errNotesTooLong):
+		status, message = http.StatusBadRequest, fmt.Sprintf("A ticket's notes may total at most %d characters", maxTicketNoteChars)
 	case errors.Is(err, errInvalidToken):
 		status, message = http.StatusForbidden, "Invalid API Token"
 		if style == plainErrors {
