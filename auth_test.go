@@ -443,7 +443,7 @@ func TestDisabledUser(t *testing.T) {
 // returned is refused.
 func TestDisableDuringLoad(t *testing.T) {
 	f := newFixture(t)
-	body := f.fill(`{"CaseId":"{open}","Note":"load"}`)
+	body := f.fill(`{"CaseId":"{open}","Title":"load"}`)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var mu sync.Mutex

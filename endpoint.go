@@ -140,6 +140,10 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, style 
 		case healthErrors:
 			status, body.Message = http.StatusUnauthorized, healthBadToken
 		}
+	case errors.Is(err, errTooManyNotes):
+		status, body.Message = http.StatusBadRequest, fmt.Sprintf("A ticket may have at most %d notes", maxTicketNotes)
+	case errors.Is(err, errNotesTooLong):
+		status, body.Message = http.StatusBadRequest, fmt.Sprintf("A ticket's notes may total at most %d characters", maxTicketNoteChars)
 	case errors.Is(err, errDisabled):
 		status, body.Message = http.StatusForbidden, disabledAccount
 	case errors.As(err, &limited):

@@ -110,6 +110,7 @@ func (fz *fuzzer) send(t *testing.T, path string, body []byte) (*fixture, respon
 				r.status, r.body, filled, worldBefore, after)
 		}
 	}
+	checkNoteCounters(t, fx.store)
 	if after := ticketStates(fx.testEnv, fx.bobOpen, fx.bobClosed); after != bobBefore {
 		t.Errorf("alice's request changed bob's tickets; body %q\nbefore %s\nafter  %s", filled, bobBefore, after)
 	}

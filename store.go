@@ -27,6 +27,9 @@ var (
 	errClosed    = errors.New("ticket is closed")
 	// errNoSuchAdmin: an assignment names no enabled admin.
 	errNoSuchAdmin = errors.New("no such admin")
+	// A note refused by the bounds on a ticket's notes (see maxTicketNotes).
+	errTooManyNotes = errors.New("the ticket has as many notes as it may")
+	errNotesTooLong = errors.New("the ticket's notes are as long as they may be")
 )
 
 // migrations[i] brings a database from schema version i to i+1: the
@@ -66,6 +69,8 @@ type store struct {
 	reader     *sql.DB
 	checkpoint *sql.DB
 	prepared   map[string]*sql.Stmt // by query text; see preparedWrites
+	// The read pool's prepared statements, by query text; see preparedReads.
+	preparedReads map[string]*sql.Stmt
 	// The prepared statements bound to the writer's current transaction,
 	// by query text: binding one costs about as much as running it, so a
 	// batch binds each once. Only the writer goroutine uses them.
@@ -74,6 +79,9 @@ type store struct {
 	keyLookup *sql.Stmt // on the read pool
 	bellPath  string    // see credentialsBell
 	now       func() time.Time
+	// beforeTicketRead, when set, runs in fetchTicket after the view is
+	// counted and before the ticket is read: tests hold a fetch there.
+	beforeTicketRead func()
 
 	ops      chan *writeOp // to the writer goroutine
 	maxBatch int
@@ -148,14 +156,15 @@ func openStore(ctx context.Context, path string, opts storeOptions) (*store, err
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	s := &store{
-		bellPath: realPath + "-keys",
-		now:      opts.now,
-		rng:      rand.New(rand.NewChaCha8(seed)),
-		prepared: map[string]*sql.Stmt{},
-		txStmts:  map[string]*sql.Stmt{},
-		ops:      make(chan *writeOp),
-		maxBatch: opts.maxBatch,
-		closing:  make(chan struct{}),
+		bellPath:      realPath + "-keys",
+		now:           opts.now,
+		rng:           rand.New(rand.NewChaCha8(seed)),
+		prepared:      map[string]*sql.Stmt{},
+		preparedReads: map[string]*sql.Stmt{},
+		txStmts:       map[string]*sql.Stmt{},
+		ops:           make(chan *writeOp),
+		maxBatch:      opts.maxBatch,
+		closing:       make(chan struct{}),
 	}
 	if err := s.open(ctx, path, opts.sync); err != nil {
 		s.closeDBs()
@@ -195,6 +204,11 @@ func (s *store) open(ctx context.Context, path string, mode syncMode) error {
 	}
 	for _, query := range preparedWrites {
 		if s.prepared[query], err = s.writer.PrepareContext(ctx, query); err != nil {
+			return fmt.Errorf("prepare %q: %w", query, err)
+		}
+	}
+	for _, query := range preparedReads {
+		if s.preparedReads[query], err = s.reader.PrepareContext(ctx, query); err != nil {
 			return fmt.Errorf("prepare %q: %w", query, err)
 		}
 	}

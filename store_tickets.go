@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // ticket is a ticket's own fields, without its notes and statistics.
@@ -128,12 +129,38 @@ func (s *store) issueCaseNumber(ctx context.Context, tx *sql.Tx) (string, error)
 	return "", errors.New("issue case number: no free case number found")
 }
 
+// A ticket's notes are bounded, so that a fetch of it stays small (a few
+// MB at most): at most maxTicketNotes notes, of maxTicketNoteChars
+// characters in all. The customer's update is refused a note past either
+// bound. The system's own notes ("Ticket created via API", "Ticket resolved
+// via API") are never refused, as a resolve must always succeed on an open
+// ticket; they are counted all the same, so a resolve may take a ticket one
+// note past the bounds.
+const (
+	maxTicketNotes     = 1000
+	maxTicketNoteChars = 1_000_000
+)
+
+// addedNotes is what a change adds to a ticket's notes: how many, and how
+// many characters in all. The zero value adds none.
+type addedNotes struct{ count, chars int }
+
+func notesOf(note *string) addedNotes {
+	if note == nil {
+		return addedNotes{}
+	}
+	return addedNotes{1, utf8.RuneCountInString(*note)}
+}
+
 const (
 	insertStatisticSQL = "INSERT INTO statistics (ticket_id, created_at, user_id, action) VALUES (?, ?, ?, ?)"
 	insertNoteSQL      = "INSERT INTO notes (ticket_id, created_at, body) VALUES (?, ?, ?)"
+	countNoteSQL       = "UPDATE tickets SET note_count = note_count + 1, note_chars = note_chars + ? WHERE id = ?"
 )
 
-// record writes a statistics entry, and a note when note is not empty.
+// record writes a statistics entry, and a system note when note is not
+// empty, which it counts in the ticket's note_count and note_chars (and
+// never refuses: see maxTicketNotes).
 func (s *store) record(ctx context.Context, tx *sql.Tx, ticketID, userID, now int64, action, note string) error {
 	if _, err := s.stmt(ctx, tx, insertStatisticSQL).ExecContext(ctx, ticketID, now, userID, action); err != nil {
 		return err
@@ -141,15 +168,28 @@ func (s *store) record(ctx context.Context, tx *sql.Tx, ticketID, userID, now in
 	if note == "" {
 		return nil
 	}
+	if _, err := s.stmt(ctx, tx, countNoteSQL).ExecContext(ctx, utf8.RuneCountInString(note), ticketID); err != nil {
+		return err
+	}
+	return s.addNote(ctx, tx, ticketID, now, note)
+}
+
+// addNote writes a note that the statement deciding its change has already
+// counted in note_count and note_chars, within the bounds.
+func (s *store) addNote(ctx context.Context, tx *sql.Tx, ticketID, now int64, note string) error {
 	_, err := s.stmt(ctx, tx, insertNoteSQL).ExecContext(ctx, ticketID, now, note)
 	return err
 }
 
 // updateTicketSQL decides an update. Its WHERE clause is the whole rule:
-// only the owner, only while open.
-const updateTicketSQL = `
-	UPDATE tickets SET subject = coalesce(?, subject), description = coalesce(?, description)
-	WHERE case_number = ? AND owner = ? AND open`
+// only the owner, only while open, and a note only within the bounds on
+// the ticket's notes, which the same statement counts. (Plain ? parameters:
+// numbered ones cost the driver an allocation each.)
+var updateTicketSQL = fmt.Sprintf(`
+	UPDATE tickets SET subject = coalesce(?, subject), description = coalesce(?, description),
+	       note_count = note_count + ?, note_chars = note_chars + ?
+	WHERE case_number = ? AND owner = ? AND open
+	  AND (? = 0 OR (note_count + ? <= %d AND note_chars + ? <= %d))`, maxTicketNotes, maxTicketNoteChars)
 
 // updatedTicketSQL reads the row an update has just changed, for the answer.
 // Reading it apart costs less than RETURNING, which builds a temporary table
@@ -158,14 +198,17 @@ const updatedTicketSQL = "SELECT id, case_number, subject, description, priority
 
 // updateTicket applies ch to the caller's open ticket and records an
 // "update" statistic (and ch.Note) in the same transaction. It returns
-// errNotFound, errForbidden (another user's ticket) or errClosed (the
-// caller's, but closed), in that precedence.
+// errNotFound, errForbidden (another user's ticket), errClosed (the
+// caller's, but closed), errTooManyNotes or errNotesTooLong, in that
+// precedence.
 func (s *store) updateTicket(ctx context.Context, caller user, caseNumber string, ch ticketChange) (ticket, error) {
 	var t ticket
+	notes := notesOf(ch.Note)
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		err := changedARow(s.stmt(ctx, tx, updateTicketSQL).ExecContext(ctx, ch.Subject, ch.Description, caseNumber, caller.ID))
+		err := changedARow(s.stmt(ctx, tx, updateTicketSQL).ExecContext(ctx, ch.Subject, ch.Description,
+			notes.count, notes.chars, caseNumber, caller.ID, notes.count, notes.count, notes.chars))
 		if errors.Is(err, errNotFound) {
-			return s.explainMiss(ctx, tx, caseNumber, caller.ID)
+			return s.explainMiss(ctx, tx, caseNumber, caller.ID, notes)
 		}
 		if err != nil {
 			return err
@@ -175,11 +218,11 @@ func (s *store) updateTicket(ctx context.Context, caller user, caseNumber string
 		if err != nil {
 			return err
 		}
-		note := ""
-		if ch.Note != nil {
-			note = *ch.Note
+		now := s.millis()
+		if err := s.record(ctx, tx, t.ID, caller.ID, now, "update", ""); err != nil || ch.Note == nil {
+			return err
 		}
-		return s.record(ctx, tx, t.ID, caller.ID, s.millis(), "update", note)
+		return s.addNote(ctx, tx, t.ID, now, *ch.Note)
 	})
 	if err != nil {
 		return ticket{}, fmt.Errorf("update ticket %s: %w", caseNumber, err)
@@ -187,15 +230,18 @@ func (s *store) updateTicket(ctx context.Context, caller user, caseNumber string
 	return t, nil
 }
 
-const explainMissSQL = "SELECT owner, open FROM tickets WHERE case_number = ?"
+const explainMissSQL = "SELECT owner, open, note_count, note_chars FROM tickets WHERE case_number = ?"
 
-// explainMiss says why a conditional statement matched no row: errNotFound,
-// errForbidden or errClosed. It runs inside the same transaction, so the
-// answer describes the state the statement saw; it never decides anything.
-func (s *store) explainMiss(ctx context.Context, tx *sql.Tx, caseNumber string, callerID int64) error {
+// explainMiss says why a conditional statement that would have added notes
+// to a ticket matched no row: errNotFound, errForbidden, errClosed,
+// errTooManyNotes or errNotesTooLong. It runs inside the same transaction,
+// so the answer describes the state the statement saw; it never decides
+// anything.
+func (s *store) explainMiss(ctx context.Context, tx *sql.Tx, caseNumber string, callerID int64, adding addedNotes) error {
 	var owner int64
 	var open bool
-	err := s.stmt(ctx, tx, explainMissSQL).QueryRowContext(ctx, caseNumber).Scan(&owner, &open)
+	var notes, chars int
+	err := s.stmt(ctx, tx, explainMissSQL).QueryRowContext(ctx, caseNumber).Scan(&owner, &open, &notes, &chars)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return errNotFound
@@ -205,6 +251,10 @@ func (s *store) explainMiss(ctx context.Context, tx *sql.Tx, caseNumber string, 
 		return errForbidden
 	case !open:
 		return errClosed
+	case adding.count > 0 && notes+adding.count > maxTicketNotes:
+		return errTooManyNotes
+	case adding.count > 0 && chars+adding.chars > maxTicketNoteChars:
+		return errNotesTooLong
 	}
 	return fmt.Errorf("ticket %s matched no row but is open and owned by the caller", caseNumber)
 }
@@ -242,11 +292,11 @@ func (s *store) resolveTicket(ctx context.Context, caller user, caseNumber strin
 }
 
 const (
-	fetchTicketSQL = `
-		UPDATE tickets SET views = views + 1
-		WHERE case_number = ? AND owner = ?
-		RETURNING id, case_number, subject, description, priority, resource_affected, open,
-		          created_at, closed_at, closed_by, views, user_agent, ip_address`
+	countViewSQL    = "UPDATE tickets SET views = views + 1 WHERE case_number = ? AND owner = ? RETURNING id, views"
+	selectTicketSQL = `
+		SELECT case_number, subject, description, priority, resource_affected, open, created_at, closed_at, closed_by,
+		       user_agent, ip_address
+		FROM tickets WHERE id = ?`
 	selectNotesSQL      = "SELECT id, created_at, body, '' FROM notes WHERE ticket_id = ? ORDER BY id"
 	selectStatisticsSQL = `
 		SELECT s.id, s.created_at, s.action, u.token
@@ -255,39 +305,62 @@ const (
 )
 
 // fetchTicket returns the caller's ticket with its notes and statistics,
-// counting this fetch in its views. It returns errNotFound when the ticket
-// does not exist or is another user's.
+// counting this fetch in its views. The writer only counts the view; the
+// ticket is read after, on the read pool, so that reading a large ticket
+// never holds up anyone's writes. It returns errNotFound when the ticket
+// does not exist or is another user's (or was deleted in between).
 func (s *store) fetchTicket(ctx context.Context, caller user, caseNumber string) (ticketDetail, error) {
 	d := ticketDetail{Owner: caller}
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		t := &d.ticket
-		var created int64
-		var closed sql.NullInt64
-		var closedBy sql.NullString
-		err := s.stmt(ctx, tx, fetchTicketSQL).QueryRowContext(ctx, caseNumber, caller.ID).
-			Scan(&t.ID, &t.CaseNumber, &t.Subject, &t.Description, &t.Priority, &t.ResourceAffected, &t.Open,
-				&created, &closed, &closedBy, &t.Views, &t.UserAgent, &t.IPAddress)
+		err := s.stmt(ctx, tx, countViewSQL).QueryRowContext(ctx, caseNumber, caller.ID).Scan(&d.ID, &d.Views)
 		if errors.Is(err, sql.ErrNoRows) {
 			return errNotFound
 		}
-		if err != nil {
-			return err
-		}
-		t.Created = time.UnixMilli(created).UTC()
-		t.Closed = optionalTime(closed)
-		if closedBy.Valid {
-			t.ClosedBy = &closedBy.String
-		}
-		if d.Notes, err = queryEntries(ctx, s.stmt(ctx, tx, selectNotesSQL), t.ID); err != nil {
-			return err
-		}
-		d.Statistics, err = queryEntries(ctx, s.stmt(ctx, tx, selectStatisticsSQL), t.ID)
 		return err
 	})
+	if err == nil {
+		if s.beforeTicketRead != nil {
+			s.beforeTicketRead()
+		}
+		err = s.readTicket(ctx, &d)
+	}
 	if err != nil {
 		return ticketDetail{}, fmt.Errorf("fetch ticket %s: %w", caseNumber, err)
 	}
 	return d, nil
+}
+
+// readTicket reads the ticket d.ID, its notes and its statistics in one
+// read transaction, so that all three are of one moment.
+func (s *store) readTicket(ctx context.Context, d *ticketDetail) error {
+	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	t := &d.ticket
+	var created int64
+	var closed sql.NullInt64
+	var closedBy sql.NullString
+	err = s.readStmt(ctx, tx, selectTicketSQL).QueryRowContext(ctx, t.ID).
+		Scan(&t.CaseNumber, &t.Subject, &t.Description, &t.Priority, &t.ResourceAffected, &t.Open, &created, &closed, &closedBy,
+			&t.UserAgent, &t.IPAddress)
+	if errors.Is(err, sql.ErrNoRows) {
+		return errNotFound
+	}
+	if err != nil {
+		return err
+	}
+	t.Created = time.UnixMilli(created).UTC()
+	t.Closed = optionalTime(closed)
+	if closedBy.Valid {
+		t.ClosedBy = &closedBy.String
+	}
+	if d.Notes, err = queryEntries(ctx, s.readStmt(ctx, tx, selectNotesSQL), t.ID); err != nil {
+		return err
+	}
+	d.Statistics, err = queryEntries(ctx, s.readStmt(ctx, tx, selectStatisticsSQL), t.ID)
+	return err
 }
 
 const deleteTicketSQL = "DELETE FROM tickets WHERE case_number = ? AND owner = ? AND open"

@@ -164,10 +164,13 @@ const (
 // that no request pays for parsing them.
 var preparedWrites = []string{
 	savepointSQL, rollbackToSavepointSQL, releaseSavepointSQL,
-	findAdminSQL, issueCaseNumberSQL, insertTicketSQL, insertStatisticSQL, insertNoteSQL,
+	findAdminSQL, issueCaseNumberSQL, insertTicketSQL, insertStatisticSQL, insertNoteSQL, countNoteSQL,
 	updateTicketSQL, updatedTicketSQL, explainMissSQL, resolveTicketSQL, deleteTicketSQL,
-	fetchTicketSQL, selectNotesSQL, selectStatisticsSQL,
+	countViewSQL,
 }
+
+// preparedReads are the read pool's statements, prepared once at start-up.
+var preparedReads = []string{selectTicketSQL, selectNotesSQL, selectStatisticsSQL}
 
 // stmt returns the statement prepared at start-up for query, in tx, the
 // writer's transaction.
@@ -186,6 +189,16 @@ func (s *store) stmt(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
 	bound := tx.StmtContext(ctx, prepared)
 	s.txStmts[query] = bound
 	return bound
+}
+
+// readStmt returns the statement prepared on the read pool at start-up for
+// query, in tx, a transaction of the read pool.
+func (s *store) readStmt(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
+	prepared, ok := s.preparedReads[query]
+	if !ok {
+		panic("statement not prepared at start-up: " + query)
+	}
+	return tx.StmtContext(ctx, prepared)
 }
 
 // runCheckpointer copies the WAL into the database file now and then from
