@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -207,16 +208,38 @@ func TestFoldCase(t *testing.T) {
 	}
 }
 
-// TestListQueryPlan: with any filters, both list statements search the
-// owner+open+created_at index and need no sorting step.
+// TestListQueryPlan: with any filters, both list statements of one owner
+// search the owner+open+created_at index and need no sorting step; across
+// every owner, a search of 3 characters or more reads the tickets the
+// full-text index names, by rowid, and no other.
 func TestListQueryPlan(t *testing.T) {
 	e := newTestEnv(t)
+	plan := func(query string, args []any) string {
+		t.Helper()
+		rows, err := e.store.reader.Query("EXPLAIN QUERY PLAN "+query, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var plan []string
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		return strings.Join(plan, "; ")
+	}
 	for _, f := range []ticketFilter{
 		{Open: true},
 		{Open: false, Search: "x"},
+		{Open: true, Search: "printer"},
 		{Open: true, Platform: "General"},
 		{Open: true, Priority: 2},
 		{Open: false, Search: "x", Platform: "General", Priority: 2},
+		{Open: false, Search: "printer", Platform: "General", Priority: 2},
 	} {
 		count, page, args := listTicketsSQL(user{ID: 1}, f)
 		for _, query := range []string{count, page} {
@@ -224,24 +247,29 @@ func TestListQueryPlan(t *testing.T) {
 			if query == page {
 				a = append(a, 20, 0)
 			}
-			rows, err := e.store.reader.Query("EXPLAIN QUERY PLAN "+query, a...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var plan []string
-			for rows.Next() {
-				var id, parent, notused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, detail)
-			}
-			rows.Close()
-			got := strings.Join(plan, "; ")
+			got := plan(query, a)
 			if !strings.Contains(got, "USING INDEX tickets_owner_open_created (owner=? AND open=?)") &&
 				!strings.Contains(got, "USING COVERING INDEX tickets_owner_open_created (owner=? AND open=?)") ||
-				strings.Contains(got, "TEMP B-TREE") || strings.Contains(got, "SCAN") {
+				strings.Contains(got, "TEMP B-TREE") || strings.Contains(got, "SCAN") || strings.Contains(got, "tickets_fts") {
+				t.Errorf("plan for %+v, %s:\n%s", f, query, got)
+			}
+		}
+	}
+	tableScan := regexp.MustCompile(`SCAN tickets($|;| )`)
+	for _, f := range []ticketFilter{
+		{AllOwners: true, Open: true, Search: "printer"},
+		{AllOwners: true, Open: false, Search: "日本語"},
+		{AllOwners: true, Open: false, Search: "printer", Platform: "General", Priority: 2},
+	} {
+		count, page, args := listTicketsSQL(user{}, f)
+		for _, query := range []string{count, page} {
+			a := args
+			if query == page {
+				a = append(a, 20, 0)
+			}
+			got := plan(query, a)
+			if !strings.Contains(got, "SEARCH tickets USING INTEGER PRIMARY KEY (rowid=?)") ||
+				!strings.Contains(got, "SCAN tickets_fts VIRTUAL TABLE INDEX") || tableScan.MatchString(got) {
 				t.Errorf("plan for %+v, %s:\n%s", f, query, got)
 			}
 		}

@@ -111,3 +111,44 @@ CREATE TABLE credentials (
     version INTEGER NOT NULL
 ) STRICT;
 INSERT INTO credentials (id, version) VALUES (1, 0);
+
+-- The full-text index that serves searches of 3 characters or more
+-- (store_search.go). It holds each ticket's subject and description folded
+-- by ticketd_fold, the folding every search uses, and its trigram tokenizer
+-- keeps case: the tokenizer's own folding differs from ticketd_fold for
+-- hundreds of letters (İ and ı stay apart from i, for one), so an index of
+-- its folding would miss tickets that a search must find. Contentless, it
+-- answers rowids only; the triggers below change it in the transaction of
+-- every change to the two columns.
+CREATE VIRTUAL TABLE tickets_fts USING fts5(
+    subject, description,
+    content = '', contentless_delete = 1, tokenize = 'trigram case_sensitive 1');
+
+CREATE TRIGGER tickets_fts_insert AFTER INSERT ON tickets BEGIN
+    INSERT INTO tickets_fts (rowid, subject, description)
+    VALUES (new.id, ticketd_fold(new.subject), ticketd_fold(new.description));
+END;
+
+-- Fires only when the text changed: views, resolves and staff fields, and an
+-- update that sets the same text, leave the index alone.
+CREATE TRIGGER tickets_fts_update AFTER UPDATE OF subject, description ON tickets
+WHEN new.subject != old.subject OR new.description != old.description BEGIN
+    UPDATE tickets_fts SET subject = ticketd_fold(new.subject), description = ticketd_fold(new.description)
+    WHERE rowid = new.id;
+END;
+
+CREATE TRIGGER tickets_fts_delete AFTER DELETE ON tickets BEGIN
+    DELETE FROM tickets_fts WHERE rowid = old.id;
+END;
+
+INSERT INTO tickets_fts (rowid, subject, description)
+SELECT id, ticketd_fold(subject), ticketd_fold(description) FROM tickets;
+
+-- One row: the Unicode version of the folding tickets_fts holds. A ticketd
+-- built with other Unicode tables folds some letters otherwise, so it
+-- rebuilds the index when it opens the file (see checkSearchIndex).
+CREATE TABLE search_index (
+    id              INTEGER PRIMARY KEY CHECK (id = 1),
+    unicode_version TEXT    NOT NULL
+) STRICT;
+INSERT INTO search_index (id, unicode_version) VALUES (1, ticketd_unicode_version());

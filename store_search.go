@@ -6,10 +6,12 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"modernc.org/sqlite"
 )
@@ -36,6 +38,14 @@ func init() {
 			b, _ := args[1].(string)
 			needle, _ := args[2].(string)
 			return containsFolded(a, needle) || containsFolded(b, needle), nil
+		},
+	})
+	// The Unicode version of foldCase, which schema version 2 records with
+	// the search index it builds.
+	sqlite.MustRegisterFunction("ticketd_unicode_version", &sqlite.FunctionImpl{
+		NArgs: 0, Deterministic: true,
+		Scalar: func(*sqlite.FunctionContext, []driver.Value) (driver.Value, error) {
+			return unicode.Version, nil
 		},
 	})
 }
@@ -87,18 +97,28 @@ func isASCII(s string) bool {
 	return true
 }
 
-// ticketFilter selects one owner's open or closed tickets.
+// ticketFilter selects open or closed tickets: one owner's, or every
+// owner's for staff.
 type ticketFilter struct {
-	Open     bool
-	Search   string // a substring of subject or description, any letter case; "" for all
-	Platform string // resource_affected, any letter case; "" for all
-	Priority int    // 0 for all
+	Open      bool
+	AllOwners bool   // every owner's tickets; otherwise only those of listTickets' owner
+	Search    string // a substring of subject or description, any letter case; "" for all
+	Platform  string // resource_affected, any letter case; "" for all
+	Priority  int    // 0 for all
+
+	// scanOnly has a search read every candidate row even where the index
+	// would narrow them: the road tests compare the index with.
+	scanOnly bool
 }
 
-// listTickets returns how many of the owner's tickets match f, and at most
-// limit of them after skipping offset, newest first (ties: the later created
-// first). Both come from one snapshot.
+// listTickets returns how many of the owner's tickets (every owner's, with
+// f.AllOwners) match f, and at most limit of them after skipping offset,
+// newest first (ties: the later created first). Both come from one snapshot.
 func (s *store) listTickets(ctx context.Context, owner user, f ticketFilter, offset, limit int64) (int64, []ticket, error) {
+	if owner.ID == 0 && !f.AllOwners {
+		// A zero user is a caller's bug; it must not widen the list.
+		return 0, nil, errors.New("list tickets: no owner")
+	}
 	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return 0, nil, fmt.Errorf("list tickets: %w", err)
@@ -138,12 +158,28 @@ func (s *store) listTickets(ctx context.Context, owner user, f ticketFilter, off
 // filters in use are in the WHERE clause, so that a plain count needs only
 // the index on (owner, open, created_at), which also gives the order.
 // ticketd_match, not LIKE: every character of a search is literal.
+//
+// Across every owner's tickets, the full-text index narrows a search to the
+// tickets that may hold it, and ticketd_match still decides, so the answer
+// is the scan's. One owner's search keeps the scan of that owner's tickets:
+// at 1,000,000 tickets, narrowing a customer's 1,000 by the index took
+// 123 ms (p50) for a word in 14% of tickets, because the index must list
+// every ticket that holds it, against 2.3 ms for the scan (README).
 func listTicketsSQL(owner user, f ticketFilter) (count, page string, args []any) {
 	where := " WHERE owner = ? AND open = ?"
 	args = []any{owner.ID, f.Open}
+	if f.AllOwners {
+		where = " WHERE open = ?"
+		args = []any{f.Open}
+	}
 	if f.Search != "" {
+		needle := foldCase(f.Search)
+		if match, ok := searchIndexMatch(needle); ok && f.AllOwners && !f.scanOnly {
+			where += " AND id IN (SELECT rowid FROM tickets_fts WHERE tickets_fts MATCH ?)"
+			args = append(args, match)
+		}
 		where += " AND ticketd_match(subject, description, ?)"
-		args = append(args, foldCase(f.Search))
+		args = append(args, needle)
 	}
 	if f.Platform != "" {
 		where += " AND ticketd_fold(resource_affected) = ?"
@@ -157,4 +193,57 @@ func listTicketsSQL(owner user, f ticketFilter) (count, page string, args []any)
 	page = "SELECT case_number, subject, created_at, priority, resource_affected FROM tickets" + where +
 		" ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
 	return count, page, args
+}
+
+// maxIndexedChars bounds how much of a search the index is asked for.
+// Every ticket that holds a search holds its first characters, so a prefix
+// narrows as safely as the whole, and each character past the third costs
+// the index one more trigram to read.
+const maxIndexedChars = 16
+
+// searchIndexMatch returns the FTS5 query that finds, in tickets_fts, every
+// ticket whose folded subject or description holds needle (already folded),
+// and maybe some others; ok is false when the index cannot serve needle.
+// The query is one FTS5 string, so that every character of needle is plain
+// text to it, operators, '*', '-' and parentheses included: only '"' is
+// special inside, written twice. The index cannot serve needles of fewer
+// than 3 characters (it holds trigrams of code points) or with a NUL (its
+// tokenizer skips NULs; skipping them in the text only adds candidates).
+func searchIndexMatch(needle string) (match string, ok bool) {
+	if utf8.RuneCountInString(needle) < 3 || strings.IndexByte(needle, 0) >= 0 {
+		return "", false
+	}
+	return `"` + strings.ReplaceAll(firstChars(needle, maxIndexedChars), `"`, `""`) + `"`, true
+}
+
+// checkSearchIndex rebuilds tickets_fts when the folding it holds is not
+// foldCase's: after the file was written by a ticketd built with other
+// Unicode tables. Until then a search could miss a ticket whose text folds
+// otherwise now.
+func (s *store) checkSearchIndex(ctx context.Context) error {
+	var version string
+	if err := s.writer.QueryRowContext(ctx, "SELECT unicode_version FROM search_index").Scan(&version); err != nil {
+		return fmt.Errorf("check search index: %w", err)
+	}
+	if version == unicode.Version {
+		return nil
+	}
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("rebuild search index: %w", err)
+	}
+	defer tx.Rollback()
+	for _, query := range []string{
+		"INSERT INTO tickets_fts (tickets_fts) VALUES ('delete-all')",
+		"INSERT INTO tickets_fts (rowid, subject, description) SELECT id, ticketd_fold(subject), ticketd_fold(description) FROM tickets",
+		"UPDATE search_index SET unicode_version = ticketd_unicode_version()",
+	} {
+		if _, err := tx.ExecContext(ctx, query); err != nil {
+			return fmt.Errorf("rebuild search index: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("rebuild search index: %w", err)
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,9 +14,29 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
-	_ "modernc.org/sqlite"
+	"modernc.org/sqlite"
 )
+
+// ticketd's schema.sql calls two SQL functions of ticketd's (its search
+// index triggers fold the text they index), so ceiling (b), which runs that
+// schema, registers them as ticketd does (store_search.go).
+func init() {
+	sqlite.MustRegisterFunction("ticketd_fold", &sqlite.FunctionImpl{
+		NArgs: 1, Deterministic: true, VolatileArgs: true,
+		Scalar: func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+			if s, ok := args[0].(string); ok {
+				return strings.Map(func(r rune) rune { return unicode.ToLower(unicode.ToUpper(r)) }, s), nil
+			}
+			return nil, nil
+		},
+	})
+	sqlite.MustRegisterFunction("ticketd_unicode_version", &sqlite.FunctionImpl{
+		NArgs: 0, Deterministic: true,
+		Scalar: func(*sqlite.FunctionContext, []driver.Value) (driver.Value, error) { return unicode.Version, nil },
+	})
+}
 
 // ---- ceiling (a): a no-op net/http handler ----
 
