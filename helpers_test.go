@@ -168,7 +168,7 @@ func (e *testEnv) addTicket(u user, subject string) string {
 
 func (e *testEnv) resolve(u user, caseNumber string) {
 	e.t.Helper()
-	if _, err := e.store.resolveTicket(context.Background(), u, caseNumber); err != nil {
+	if _, err := e.store.resolveTicket(context.Background(), u, caseNumber, u.ID); err != nil {
 		e.t.Fatalf("resolve %s: %v", caseNumber, err)
 	}
 }

@@ -255,7 +255,7 @@ func TestListQueryPlan(t *testing.T) {
 			}
 		}
 	}
-	tableScan := regexp.MustCompile(`SCAN tickets($|;| )`)
+	tableScan := regexp.MustCompile(`SCAN t($|;| )`)
 	for _, f := range []ticketFilter{
 		{AllOwners: true, Open: true, Search: "printer"},
 		{AllOwners: true, Open: false, Search: "日本語"},
@@ -268,7 +268,7 @@ func TestListQueryPlan(t *testing.T) {
 				a = append(a, 20, 0)
 			}
 			got := plan(query, a)
-			if !strings.Contains(got, "SEARCH tickets USING INTEGER PRIMARY KEY (rowid=?)") ||
+			if !strings.Contains(got, "SEARCH t USING INTEGER PRIMARY KEY (rowid=?)") ||
 				!strings.Contains(got, "SCAN tickets_fts VIRTUAL TABLE INDEX") || tableScan.MatchString(got) {
 				t.Errorf("plan for %+v, %s:\n%s", f, query, got)
 			}

@@ -270,7 +270,7 @@ func seedDemo(ctx context.Context, st *store, stdout io.Writer) error {
 		}
 		cases = append(cases, t.CaseNumber)
 	}
-	if _, err := st.resolveTicket(ctx, demoUser, cases[len(cases)-1]); err != nil {
+	if _, err := st.resolveTicket(ctx, demoUser, cases[len(cases)-1], demoUser.ID); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
 	fmt.Fprintf(stdout, "demo: created user demo@example.com, open tickets %s, closed ticket %s\n",
@@ -471,6 +471,12 @@ func (a *api) routes() []route {
 		{"POST", "/tickets/delete", a.endpoint(codedErrors, readBody, a.handleTicketDelete)},
 		{"POST", "/support/tickets/:id/close", a.endpoint(codedErrors, ignoreBody, a.handleSupportTicketClose)},
 		{"POST", "/account/health-check", a.endpoint(healthErrors, sizeOnly, a.handleAccountHealth)},
+		{"POST", "/staff/tickets/fetch", a.endpoint(codedErrors, readBody, staffOnly(a.handleStaffFetch))},
+		{"POST", "/staff/tickets/single", a.endpoint(codedErrors, readBody, staffOnly(a.handleStaffSingle))},
+		{"POST", "/staff/tickets/reply", a.endpoint(codedErrors, readBody, staffOnly(a.handleStaffReply))},
+		{"POST", "/staff/tickets/update", a.endpoint(codedErrors, readBody, staffOnly(a.handleStaffUpdate))},
+		{"POST", "/staff/tickets/resolve", a.endpoint(codedErrors, readBody, staffOnly(a.handleStaffResolve))},
+		{"POST", "/staff/tickets/reopen", a.endpoint(codedErrors, readBody, staffOnly(a.handleStaffReopen))},
 		{"GET", "/healthz", a.handleHealth},
 		{"GET", "/openapi.json", handleOpenAPI},
 	}

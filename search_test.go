@@ -160,7 +160,7 @@ func TestSearchIndexMatchesScan(t *testing.T) {
 		}
 		for range 10 {
 			tk := tickets[r.IntN(len(tickets))]
-			if _, err := e.store.resolveTicket(ctx, tk.owner, tk.caseNumber); err != nil && !errors.Is(err, errNotFound) {
+			if _, err := e.store.resolveTicket(ctx, tk.owner, tk.caseNumber, tk.owner.ID); err != nil && !errors.Is(err, errNotFound) {
 				t.Fatal(err)
 			}
 			tk = tickets[r.IntN(len(tickets))]

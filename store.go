@@ -25,6 +25,8 @@ var (
 	errNotFound  = errors.New("not found")
 	errForbidden = errors.New("owned by another user")
 	errClosed    = errors.New("ticket is closed")
+	errOpen      = errors.New("ticket is open")
+	errLocked    = errors.New("ticket is locked")
 	// errNoSuchAdmin: an assignment names no enabled admin.
 	errNoSuchAdmin = errors.New("no such admin")
 	// A note refused by the bounds on a ticket's notes (see maxTicketNotes).

@@ -341,6 +341,19 @@ func (s *store) changeUser(ctx context.Context, email string, ch userChange) err
 	return nil
 }
 
+// userByEmail returns the user with this e-mail (in any letter case), else
+// errNotFound.
+func (s *store) userByEmail(ctx context.Context, email string) (user, error) {
+	u, err := scanUser(s.reader.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users u WHERE u.email = ?", email))
+	if errors.Is(err, sql.ErrNoRows) {
+		return user{}, errNotFound
+	}
+	if err != nil {
+		return user{}, fmt.Errorf("user by e-mail: %w", err)
+	}
+	return u, nil
+}
+
 // findAdminSQL finds the enabled admin whose whole e-mail or whole full name
 // is the argument, in any letter case (Unicode); of two, the older.
 const findAdminSQL = `

@@ -165,7 +165,8 @@ const (
 var preparedWrites = []string{
 	savepointSQL, rollbackToSavepointSQL, releaseSavepointSQL,
 	findAdminSQL, issueCaseNumberSQL, insertTicketSQL, insertStatisticSQL, insertNoteSQL, countNoteSQL,
-	updateTicketSQL, updatedTicketSQL, explainMissSQL, resolveTicketSQL, deleteTicketSQL,
+	changeTicketSQL, updatedTicketSQL, ticketIDSQL, explainMissSQL, resolveTicketSQL, reopenTicketSQL,
+	staffStateSQL, staffUpdateSQL, deleteTicketSQL,
 	countViewSQL,
 }
 

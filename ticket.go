@@ -257,14 +257,6 @@ func (a *api) handleTicketFetch(ctx context.Context, caller caller, req request)
 }
 
 func fetchedTicketOf(d ticketDetail) fetchedTicket {
-	userType := "User"
-	if d.Owner.Admin {
-		userType = "Administrator"
-	}
-	completion := 0
-	if !d.Open {
-		completion = 100
-	}
 	notes := make([]noteEntry, len(d.Notes))
 	for i, n := range d.Notes {
 		notes[i] = noteEntry{ID: strconv.FormatInt(n.ID, 10), Date: apiTime(n.Date), Note: n.Text}
@@ -281,7 +273,7 @@ func fetchedTicketOf(d ticketDetail) fetchedTicket {
 			FullName:     d.Owner.FullName,
 			Email:        d.Owner.Email,
 			MobileNumber: d.Owner.Mobile,
-			UserType:     userType,
+			UserType:     userType(d.Owner),
 			UserAgent:    d.UserAgent,
 			IpAddress:    d.IPAddress,
 			Language:     d.Owner.Language,
@@ -296,7 +288,8 @@ func fetchedTicketOf(d ticketDetail) fetchedTicket {
 		Notes:            notes,
 		Files:            []struct{}{},
 		Views:            d.Views,
-		Completion:       completion,
+		Completion:       d.Completion,
+		Pin:              d.Pin,
 		ResourceAffected: d.ResourceAffected,
 		Documentation:    []struct{}{},
 		Statistics:       stats,
@@ -331,7 +324,12 @@ func (a *api) handleTicketResolve(ctx context.Context, caller caller, req reques
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, resolveResponse{
+	return http.StatusOK, resolvedAnswer(t), nil
+}
+
+// resolvedAnswer is the answer to a resolve, the customer's or staff's.
+func resolvedAnswer(t ticket) resolveResponse {
+	return resolveResponse{
 		Response: true,
 		Message:  "Ticket Resolved Successfully",
 		Data: resolvedTicket{
@@ -341,14 +339,22 @@ func (a *api) handleTicketResolve(ctx context.Context, caller caller, req reques
 			CloseDate:  apiTime(*t.Closed),
 			ClosedBy:   *t.ClosedBy,
 		},
-	}, nil
+	}
+}
+
+// userType is how the API names a user's kind.
+func userType(u user) string {
+	if u.Admin {
+		return "Administrator"
+	}
+	return "User"
 }
 
 func (a *api) resolve(ctx context.Context, caller user, caseNumber string) (ticket, error) {
 	if !possibleCaseNumber(caseNumber) {
 		return ticket{}, errResolveNotFound
 	}
-	t, err := a.store.resolveTicket(ctx, caller, caseNumber)
+	t, err := a.store.resolveTicket(ctx, caller, caseNumber, caller.ID)
 	if errors.Is(err, errNotFound) {
 		return ticket{}, errResolveNotFound
 	}
@@ -388,6 +394,10 @@ func (a *api) handleTicketDelete(ctx context.Context, caller caller, req request
 	err = a.store.deleteTicket(ctx, caller.user, caseNumber)
 	if errors.Is(err, errNotFound) {
 		return 0, nil, errDeleteNotFound
+	}
+	if errors.Is(err, errLocked) {
+		return 0, nil, &apiError{status: http.StatusConflict,
+			message: "Ticket " + caseNumber + " is locked while our engineering team works on it. It can be deleted once that work is finished."}
 	}
 	if err != nil {
 		return 0, nil, err
