@@ -90,6 +90,12 @@ UPDATE tickets SET
     note_count = (SELECT count(*) FROM notes WHERE ticket_id = tickets.id),
     note_chars = (SELECT coalesce(sum(length(body)), 0) FROM notes WHERE ticket_id = tickets.id);
 
+-- The staff list: pinned first, then newest first, of one status, of any
+-- status, or of one assignee (NULL: unassigned) and status.
+CREATE INDEX tickets_queue ON tickets (open, pin, created_at);
+CREATE INDEX tickets_pin_created ON tickets (pin, created_at);
+CREATE INDEX tickets_assignee ON tickets (assigned_to, open, pin, created_at);
+
 -- NULL: written by the system ("Ticket created via API", ...).
 ALTER TABLE notes ADD COLUMN author INTEGER REFERENCES users (id);
 -- 1: a staff member's internal note, never shown to the customer.
