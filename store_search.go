@@ -191,24 +191,35 @@ func listTicketsSQL(owner user, f ticketFilter) (count, page string, args []any)
 		conds = append(conds, c)
 		args = append(args, a...)
 	}
+	needle := foldCase(f.Search)
+	match, useIndex := searchIndexMatch(needle)
+	useIndex = useIndex && f.AllOwners && !f.scanOnly
+	// With the search index in use, the other columns' indexes must not
+	// drive the query: a unary + keeps SQLite from choosing them, which,
+	// without statistics, it would, and read every open ticket.
+	col := func(name string) string {
+		if useIndex {
+			return "+" + name
+		}
+		return name
+	}
 	if !f.AllOwners {
 		cond("t.owner = ?", owner.ID)
 	}
 	if !f.AnyStatus {
-		cond("t.open = ?", f.Open)
+		cond(col("t.open")+" = ?", f.Open)
 	}
 	if f.AssignedTo != 0 {
-		cond("t.assigned_to = ?", f.AssignedTo)
+		cond(col("t.assigned_to")+" = ?", f.AssignedTo)
 	}
 	if f.Unassigned {
-		cond("t.assigned_to IS NULL")
+		cond(col("t.assigned_to") + " IS NULL")
 	}
 	if f.Pinned != nil {
-		cond("t.pin = ?", *f.Pinned)
+		cond(col("t.pin")+" = ?", *f.Pinned)
 	}
 	if f.Search != "" {
-		needle := foldCase(f.Search)
-		if match, ok := searchIndexMatch(needle); ok && f.AllOwners && !f.scanOnly {
+		if useIndex {
 			cond("t.id IN (SELECT rowid FROM tickets_fts WHERE tickets_fts MATCH ?)", match)
 		}
 		cond("ticketd_match(t.subject, t.description, ?)", needle)
