@@ -420,6 +420,9 @@ func (s *store) staffUpdateTicket(ctx context.Context, staff user, caseNumber st
 		var assignee sql.NullInt64
 		if ch.AssignTo != nil && *ch.AssignTo != "" {
 			admin, err := s.findAdmin(ctx, tx, *ch.AssignTo)
+			if errors.Is(err, errNotFound) {
+				return errNoSuchAdmin
+			}
 			if err != nil {
 				return err
 			}
