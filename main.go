@@ -246,37 +246,56 @@ func announceKeys(ctx context.Context, st *store, demo bool, dbPath string, stdo
 	return nil
 }
 
-// seedDemo creates the demo user, its key and a few tickets, one closed.
+// seedDemo creates a demo customer and a demo admin with a key each, and
+// the customer's sample tickets: one assigned to the admin, one with the
+// admin's reply, one closed.
 func seedDemo(ctx context.Context, st *store, stdout io.Writer) error {
-	key, hash := newAPIKey()
-	if _, err := st.addKey(ctx, "demo@example.com", "Demo User", false, hash); err != nil {
-		return fmt.Errorf("demo: %w", err)
-	}
-	_, demoUser, err := st.userByKeyHash(ctx, hash)
+	customerKey, customer, err := demoUser(ctx, st, "demo@example.com", "Demo User", false)
 	if err != nil {
-		return fmt.Errorf("demo: %w", err)
+		return err
+	}
+	adminKey, admin, err := demoUser(ctx, st, "admin@example.com", "Demo Admin", true)
+	if err != nil {
+		return err
 	}
 	samples := []newTicket{
 		{Subject: "Issue with sweepstakes entry", Description: "Users are unable to submit entries on mobile.", ResourceAffected: generalPlatform, Priority: 2},
-		{Subject: "Winner export times out", Description: "Exporting the winners list of a large sweepstakes never finishes.", ResourceAffected: "api", Priority: 3},
+		{Subject: "Winner export times out", Description: "Exporting the winners list of a large sweepstakes never finishes.", ResourceAffected: "api", Priority: 3, AssignTo: admin.Email},
 		{Subject: "Typo on the rules page", Description: "The official rules page says 'sweepstake' where it means 'sweepstakes'.", ResourceAffected: "website", Priority: 1},
 		{Subject: "Cannot reset password", Description: "The password reset e-mail never arrives.", ResourceAffected: generalPlatform, Priority: 2},
 	}
 	var cases []string
 	for _, nt := range samples {
-		t, err := st.createTicket(ctx, demoUser, nt)
+		t, err := st.createTicket(ctx, customer, nt)
 		if err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
 		cases = append(cases, t.CaseNumber)
 	}
-	if _, err := st.resolveTicket(ctx, demoUser, cases[len(cases)-1], demoUser.ID); err != nil {
+	if _, err := st.replyToTicket(ctx, admin, cases[2], "Thanks, we will fix the wording this week.", false); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	fmt.Fprintf(stdout, "demo: created user demo@example.com, open tickets %s, closed ticket %s\n",
-		strings.Join(cases[:len(cases)-1], " "), cases[len(cases)-1])
-	fmt.Fprintf(stdout, "demo: API key (shown only now): %s\n", key)
+	if _, err := st.resolveTicket(ctx, customer, cases[3], customer.ID); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	fmt.Fprintf(stdout, "demo: customer demo@example.com, open tickets %s (%s assigned to the admin, %s with a staff reply), closed ticket %s\n",
+		strings.Join(cases[:3], " "), cases[1], cases[2], cases[3])
+	fmt.Fprintf(stdout, "demo: customer API key (shown only now): %s\n", customerKey)
+	fmt.Fprintf(stdout, "demo: staff admin@example.com, API key (shown only now): %s\n", adminKey)
 	return nil
+}
+
+// demoUser creates a demo user with a key.
+func demoUser(ctx context.Context, st *store, email, name string, admin bool) (string, user, error) {
+	key, hash := newAPIKey()
+	if _, err := st.addKey(ctx, email, name, admin, hash); err != nil {
+		return "", user{}, fmt.Errorf("demo: %w", err)
+	}
+	_, u, err := st.userByKeyHash(ctx, hash)
+	if err != nil {
+		return "", user{}, fmt.Errorf("demo: %w", err)
+	}
+	return key, u, nil
 }
 
 // serverLimits bound what one client may cost the server.

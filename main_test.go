@@ -472,16 +472,28 @@ func TestServeDemo(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "demo.db")
 	ctx, cancel := context.WithCancel(context.Background())
 	p := startServe(t, ctx, func(string) string { return "" }, "-demo", "-db", db)
-	if len(p.lines) != 2 {
+	if len(p.lines) != 3 {
 		t.Fatalf("demo printed %q", p.lines)
 	}
-	m := regexp.MustCompile(`^demo: created user demo@example\.com, open tickets (\d{7}) (\d{7}) (\d{7}), closed ticket (\d{7})$`).
+	m := regexp.MustCompile(`^demo: customer demo@example\.com, open tickets (\d{7}) (\d{7}) (\d{7}) \((\d{7}) assigned to the admin, (\d{7}) with a staff reply\), closed ticket (\d{7})$`).
 		FindStringSubmatch(p.lines[0])
-	k := regexp.MustCompile(`^demo: API key \(shown only now\): (tkd_[A-Za-z0-9_-]{43})$`).FindStringSubmatch(p.lines[1])
-	if m == nil || k == nil {
+	k := regexp.MustCompile(`^demo: customer API key \(shown only now\): (tkd_[A-Za-z0-9_-]{43})$`).FindStringSubmatch(p.lines[1])
+	a := regexp.MustCompile(`^demo: staff admin@example\.com, API key \(shown only now\): (tkd_[A-Za-z0-9_-]{43})$`).FindStringSubmatch(p.lines[2])
+	if m == nil || k == nil || a == nil || m[4] != m[2] || m[5] != m[3] {
 		t.Fatalf("demo printed %q", p.lines)
 	}
-	key := k[1]
+	m[4] = m[6] // the closed ticket
+	key, adminKey := k[1], a[1]
+	// The admin is staff: the assigned ticket is in their queue, with the customer's others.
+	r := postTo(t, p.addr, "/staff/tickets/fetch", adminKey, `{"assigned":"me"}`)
+	if r.status != 200 || !strings.Contains(r.body, `"TotalTickets":1,`) || !strings.Contains(r.body, `"CaseNumber":"`+m[2]+`"`) {
+		t.Errorf("the admin's queue: %d %s", r.status, r.body)
+	}
+	// The customer sees the staff reply.
+	r = postTo(t, p.addr, "/tickets/fetchSingleTicket", key, `{"caseNumber":"`+m[3]+`"}`)
+	if !strings.Contains(r.body, `"Note":"Thanks, we will fix the wording this week."`) || !strings.Contains(r.body, `"Action":"reply"`) {
+		t.Errorf("the replied ticket: %d %s", r.status, r.body)
+	}
 	// The seed's example works against a demo ticket.
 	postTo(t, p.addr, "/tickets/update", key, `{ "CaseId": "`+m[1]+`", "Title": "UPDATED: Issue with sweepstakes entry", "Description": "`+seedDescription+`" }`).
 		expect(t, 200, updatedBodyFor(m[1], "UPDATED: Issue with sweepstakes entry", seedDescription))
@@ -508,7 +520,7 @@ func TestServeDemo(t *testing.T) {
 	}
 	defer st.close()
 	users, keys, err := st.countUsersAndKeys(context.Background())
-	if err != nil || users != 1 || keys != 1 {
+	if err != nil || users != 2 || keys != 2 {
 		t.Errorf("after two -demo runs: %d users, %d keys, %v", users, keys, err)
 	}
 }
