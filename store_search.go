@@ -194,20 +194,25 @@ func listTicketsSQL(owner user, f ticketFilter) (count, page string, args []any)
 	needle := foldCase(f.Search)
 	match, useIndex := searchIndexMatch(needle)
 	useIndex = useIndex && f.AllOwners && !f.scanOnly
-	// With the search index in use, the other columns' indexes must not
-	// drive the query: a unary + keeps SQLite from choosing them, which,
-	// without statistics, it would, and read every open ticket.
+	// Which index drives the query is decided here, not left to SQLite,
+	// which has no statistics to choose by: one owner's index for one
+	// owner's tickets, the search index when it narrows a search, else the
+	// index of the staff list's filter. A unary + keeps a column's index out.
 	col := func(name string) string {
-		if useIndex {
+		if useIndex || !f.AllOwners {
 			return "+" + name
 		}
 		return name
+	}
+	open := "t.open"
+	if useIndex {
+		open = "+t.open"
 	}
 	if !f.AllOwners {
 		cond("t.owner = ?", owner.ID)
 	}
 	if !f.AnyStatus {
-		cond(col("t.open")+" = ?", f.Open)
+		cond(open+" = ?", f.Open)
 	}
 	if f.AssignedTo != 0 {
 		cond(col("t.assigned_to")+" = ?", f.AssignedTo)
@@ -225,10 +230,10 @@ func listTicketsSQL(owner user, f ticketFilter) (count, page string, args []any)
 		cond("ticketd_match(t.subject, t.description, ?)", needle)
 	}
 	if f.Platform != "" {
-		cond("ticketd_fold(t.resource_affected) = ?", foldCase(f.Platform))
+		cond(col("ticketd_fold(t.resource_affected)")+" = ?", foldCase(f.Platform))
 	}
 	if f.Priority != 0 {
-		cond("t.priority = ?", f.Priority)
+		cond(col("t.priority")+" = ?", f.Priority)
 	}
 	where := ""
 	if len(conds) > 0 {
