@@ -573,8 +573,20 @@ const (
 // endpoint makes h a route: authentication first (before the body is read),
 // then the body, then h; every error goes to writeError in the given style.
 func (a *api) endpoint(style errorStyle, body bodyUse, h apiHandler) httprouter.Handle {
+	return a.route(style, body, false, h)
+}
+
+// staffEndpoint makes h a route for admins: a live key of anyone else is
+// "Administrator access required", checked with the key, before the body.
+func (a *api) staffEndpoint(h apiHandler) httprouter.Handle {
+	return a.route(codedErrors, readBody, true, h)
+}
+
+var errAdminRequired = &apiError{status: http.StatusForbidden, message: "Administrator access required"}
+
+func (a *api) route(style errorStyle, body bodyUse, adminOnly bool, h apiHandler) httprouter.Handle {
 	return func(w http.ResponseWriter, r *http.Request, params httprouter.Params) {
-		status, resp, err := a.serve(r, params, body, h)
+		status, resp, err := a.serve(r, params, body, adminOnly, h)
 		if err != nil {
 			writeError(w, r, a.log, style, err)
 			return
@@ -583,10 +595,13 @@ func (a *api) endpoint(style errorStyle, body bodyUse, h apiHandler) httprouter.
 	}
 }
 
-func (a *api) serve(r *http.Request, params httprouter.Params, body bodyUse, h apiHandler) (int, any, error) {
+func (a *api) serve(r *http.Request, params httprouter.Params, body bodyUse, adminOnly bool, h apiHandler) (int, any, error) {
 	caller, err := a.auth.authenticate(r)
 	if err != nil {
 		return 0, nil, err
+	}
+	if adminOnly && !caller.Admin {
+		return 0, nil, errAdminRequired
 	}
 	req := request{fields: fields{}, params: params, userAgent: r.UserAgent(), clientIP: peerAddress(r)}
 	switch body {

@@ -13,7 +13,6 @@ import (
 // statement; the handlers only read and check the body.
 
 var (
-	errAdminRequired   = &apiError{status: http.StatusForbidden, message: "Administrator access required"}
 	errStaffNotFound   = &apiError{status: http.StatusNotFound, message: "Ticket not found"}
 	errStaffNoneGiven  = badRequest("At least one field must be provided")
 	errStaffClosed     = badRequest("Cannot update closed ticket")
@@ -24,17 +23,6 @@ var (
 	errInvalidAssigned = badRequest("Invalid assigned: must be any, me, unassigned or an admin's email")
 	errBadCompletion   = badRequest("Invalid Completion: must be a whole number from 0 to 99")
 )
-
-// staffOnly makes h an endpoint for admins: a live key of anyone else is
-// "Administrator access required" (counted, as every call with a live key).
-func staffOnly(h apiHandler) apiHandler {
-	return func(ctx context.Context, caller caller, req request) (int, any, error) {
-		if !caller.Admin {
-			return 0, nil, errAdminRequired
-		}
-		return h(ctx, caller, req)
-	}
-}
 
 // staffCaseNumber reads the CaseId of a staff request, refusing a case
 // number that cannot exist without a query.

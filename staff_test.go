@@ -119,6 +119,9 @@ func TestStaffEndpointsNeedAnAdmin(t *testing.T) {
 			body := f.fill(`{"CaseId":"{open}","caseNumber":"{open}","Note":"x","Priority":1}`)
 			before := f.rows()
 			f.post(path, f.aliceKey, body).expect(t, 403, wantAdminRequired)
+			// Checked with the key, before the body.
+			f.post(path, f.aliceKey, `{`).expect(t, 403, wantAdminRequired)
+			f.post(path, f.aliceKey, strings.Repeat(" ", maxBodyBytes+1)).expect(t, 403, wantAdminRequired)
 			f.post(path, "", body).expect(t, 401, wantMissingToken)
 			f.post(path, unknown, body).expect(t, 403, wantInvalidToken)
 			if after := f.rows(); after != before {
@@ -250,6 +253,8 @@ func TestStaffResolveAndReopen(t *testing.T) {
 		stats: []string{stat(7, "sam", "resolve"), stat(8, "ada", "reopen")},
 	}.body(`{"Response":true,"Message":"Ticket reopened","Data":%s}`)))
 	f.post("/staff/tickets/reopen", f.adaKey, f.fill(`{"CaseId":"{open}"}`)).expect(t, 400, codedMsg("Ticket is already open"))
+	f.post("/staff/tickets/update", f.adaKey, f.fill(`{"CaseId":"{bobOpen}","Locked":true}`))
+	f.post("/staff/tickets/reopen", f.adaKey, f.fill(`{"CaseId":"{bobOpen}"}`)).expect(t, 400, codedMsg("Ticket is already open"))
 	f.post("/staff/tickets/reopen", f.adaKey, f.fill(`{"CaseId":"{missing}"}`)).expect(t, 404, wantStaffNotFound)
 	f.post("/staff/tickets/reopen", f.adaKey, `{"CaseId":[]}`).expect(t, 400, codedMsg("CaseId must be a string"))
 	// The customer's own resolve works on the reopened ticket.

@@ -26,7 +26,8 @@ var (
 	errForbidden = errors.New("owned by another user")
 	errClosed    = errors.New("ticket is closed")
 	errOpen      = errors.New("ticket is open")
-	errLocked    = errors.New("ticket is locked")
+	// A locked ticket is an open one: errors.Is(errLocked, errOpen).
+	errLocked = fmt.Errorf("ticket is locked: %w", errOpen)
 	// errNoSuchAdmin: an assignment names no enabled admin.
 	errNoSuchAdmin = errors.New("no such admin")
 	// A note refused by the bounds on a ticket's notes (see maxTicketNotes).
