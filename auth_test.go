@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -605,4 +607,31 @@ func TestRateLimitBurst(t *testing.T) {
 	if passed.Load() != 5 || refused.Load() != 35 {
 		t.Errorf("passed %d, refused %d; want 5 and 35", passed.Load(), refused.Load())
 	}
+}
+
+// BenchmarkAuthenticate: the per-request cost of a cached key, and the
+// part of it that counting the call for Telemetry takes.
+func BenchmarkAuthenticate(b *testing.B) {
+	e := newTestEnv(b)
+	key, _ := e.addUser("alice@example.com", "Alice Able", false)
+	req := httptest.NewRequest(http.MethodPost, "/tickets/update", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	k, err := e.auth.liveKey(context.Background(), sha256.Sum256([]byte(key)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("authenticate", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := e.auth.authenticate(req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("count", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			e.auth.count(k)
+		}
+	})
 }
