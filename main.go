@@ -147,7 +147,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	tuneGC(getenv)
 	tuneProcs(getenv)
 
-	st, err := openStore(ctx, *dbPath, storeOptions{sync: mode, maxBatch: *maxBatch})
+	lock, err := lockForServing(*dbPath)
+	if err != nil {
+		return err
+	}
+	defer lock.Close() // after st.close below: see lockForServing
+	st, err := openStore(ctx, *dbPath, storeOptions{sync: mode, maxBatch: *maxBatch, log: logger})
 	if err != nil {
 		return err
 	}
@@ -373,7 +378,11 @@ func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, st *
 			defer cancel()
 			err := srv.Shutdown(shutdownCtx)
 			<-served
-			err = errors.Join(err, auth.flushUsage(shutdownCtx))
+			// Every request has been answered: losing the last-use times of
+			// keys is worth a log line, not a failed exit.
+			if err := auth.flushUsage(shutdownCtx); err != nil {
+				logger.Error("record key use", "err", err)
+			}
 			logger.Info("stopped", "writes", st.writes.Load(), "transactions", st.transactions.Load())
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -510,5 +511,40 @@ func TestServeDemo(t *testing.T) {
 	users, keys, err := st.countUsersAndKeys(context.Background())
 	if err != nil || users != 1 || keys != 1 {
 		t.Errorf("after two -demo runs: %d users, %d keys, %v", users, keys, err)
+	}
+}
+
+// TestShutdownWhenKeyUseCannotBeWritten: at shutdown, after every request
+// has been answered, a failed write of the keys' last use is logged, and
+// serve still succeeds (exit 0). Before, it made ticketd exit 1.
+func TestShutdownWhenKeyUseCannotBeWritten(t *testing.T) {
+	st, err := openStore(context.Background(), filepath.Join(t.TempDir(), "s.db"), storeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, hash := newAPIKey()
+	if _, err := st.addKey(context.Background(), "a@example.com", "", false, hash); err != nil {
+		t.Fatal(err)
+	}
+	auth := newAuthenticator(st)
+	req := httptest.NewRequest(http.MethodPost, "/tickets/fetchOpenTickets", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	if _, err := auth.authenticate(req); err != nil {
+		t.Fatal(err)
+	}
+	st.close() // the key's last use can no longer be written
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := serveUntilDone(ctx, newHTTPServer(http.NotFoundHandler(), logger, defaultLimits), ln, st, auth, logger); err != nil {
+		t.Errorf("serveUntilDone = %v, want nil", err)
+	}
+	if !strings.Contains(logs.String(), `level=ERROR msg="record key use" err="record key use: store closed"`) {
+		t.Errorf("the failed write is not logged:\n%s", logs)
 	}
 }

@@ -75,6 +75,8 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, style 
 		status, message = http.StatusBadRequest, fmt.Sprintf("A ticket may have at most %d notes", maxTicketNotes)
 	case errors.Is(err, errNotesTooLong):
 		status, message = http.StatusBadRequest, fmt.Sprintf("A ticket's notes may total at most %d characters", maxTicketNoteChars)
+	case errors.Is(err, errDatabaseGone):
+		status, message = http.StatusServiceUnavailable, "Database file was removed or replaced; restart the server"
 	case errors.Is(err, errInvalidToken):
 		status, message = http.StatusForbidden, "Invalid API Token"
 		if style == plainErrors {
