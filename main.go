@@ -138,6 +138,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if *maxBatch < 1 || *maxBatch > 10_000 {
 		return usageError(stderr, "-max-batch must be from 1 to 10000, not %d", *maxBatch)
 	}
+	if err := checkListenAddr(*addr); err != nil {
+		return usageError(stderr, "%v", err)
+	}
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -170,6 +173,21 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	auth := newAuthenticator(st)
 	srv := newHTTPServer(newServer(st, auth, logger, parseCORS(*corsFlag)), logger, defaultLimits)
 	return serveUntilDone(ctx, srv, ln, st, auth, logger)
+}
+
+// checkListenAddr refuses an -addr that no machine could listen on: one
+// that is not HOST:PORT, or whose port is neither a number from 0 to 65535
+// nor a service name. Whether this machine can listen on it is for
+// net.Listen to find out.
+func checkListenAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("-addr %q is not HOST:PORT", addr)
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return fmt.Errorf("-addr %q: %q is not a port", addr, port)
+	}
+	return nil
 }
 
 // tuneGC makes the collector run less often than Go's default. A server's
@@ -255,11 +273,16 @@ func seedDemo(ctx context.Context, st *store, stdout io.Writer) error {
 	return nil
 }
 
-// serverLimits bound what one client may cost the server.
+// serverLimits bound what one client may cost the server. maxHeaderBytes
+// is the most a request's line and headers may take, CRLFs included.
 type serverLimits struct {
 	readHeader, read, write, idle time.Duration
 	maxHeaderBytes                int
 }
+
+// goHeaderSlack is how far past http.Server.MaxHeaderBytes net/http reads
+// a request's headers before it answers 431 ("bufio slop").
+const goHeaderSlack = 4096
 
 var defaultLimits = serverLimits{
 	readHeader:     5 * time.Second,
@@ -276,8 +299,11 @@ func newHTTPServer(h http.Handler, logger *slog.Logger, limits serverLimits) *ht
 		ReadTimeout:       limits.read,
 		WriteTimeout:      limits.write,
 		IdleTimeout:       limits.idle,
-		MaxHeaderBytes:    limits.maxHeaderBytes,
+		MaxHeaderBytes:    max(limits.maxHeaderBytes-goHeaderSlack, 1),
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// "OPTIONS *" goes to the API, which answers it 405 as any other
+		// method a path does not serve, instead of net/http's empty 200.
+		DisableGeneralOptionsHandler: true,
 	}
 }
 
@@ -520,6 +546,9 @@ func (s *statusRecorder) WriteHeader(code int) {
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.NewResponseController reach the connection.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func (s *statusRecorder) Write(b []byte) (int, error) {
 	if s.status == 0 {

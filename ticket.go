@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -44,8 +45,10 @@ func (e *apiError) Error() string { return e.message }
 func badRequest(message string) error { return &apiError{http.StatusBadRequest, message} }
 
 var (
-	errInvalidJSON   = badRequest("Invalid JSON body")
-	errBodyTooLarge  = &apiError{http.StatusRequestEntityTooLarge, "Request body too large"}
+	errInvalidJSON  = badRequest("Invalid JSON body")
+	errBodyTooLarge = &apiError{http.StatusRequestEntityTooLarge, "Request body too large"}
+	// errBodyTimeout: the body did not arrive before the read deadline.
+	errBodyTimeout   = &apiError{http.StatusRequestTimeout, "Request timeout"}
 	errRouteNotFound = &apiError{http.StatusNotFound, "Not Found"}
 	errNotAllowed    = &apiError{http.StatusMethodNotAllowed, "Method Not Allowed"}
 )
@@ -60,6 +63,12 @@ type errorBody struct {
 // Anything that is not an answer the contract lists is a fault: a 500 whose
 // body carries only a reference, logged beside the real error.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, style errorStyle, err error) {
+	if errors.Is(err, errBodyTimeout) {
+		// The write deadline passes about when the read deadline that cut
+		// the body short did; without a moment more, the answer never left.
+		http.NewResponseController(w).SetWriteDeadline(time.Now().Add(timeoutAnswerGrace))
+		w.Header().Set("Connection", "close")
+	}
 	var status int
 	var message string
 	var ae *apiError
@@ -99,6 +108,10 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, style 
 	}
 	writeJSON(w, status, body)
 }
+
+// timeoutAnswerGrace is how long the answer to a body that timed out may
+// take to write.
+const timeoutAnswerGrace = 5 * time.Second
 
 // newErrorRef returns an opaque id that ties a 500 answer to its log line.
 func newErrorRef() string {
@@ -140,7 +153,10 @@ func readFields(r *http.Request) (fields, error) {
 		return nil, errBodyTooLarge
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
-	if err != nil {
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, errBodyTimeout
+	case err != nil:
 		// The client stopped sending; whatever is answered, it is not a fault here.
 		return nil, errInvalidJSON
 	}
