@@ -25,6 +25,7 @@ type serverProcess struct {
 	url     string
 	done    chan struct{} // closed when the process has exited
 	exitErr error         // cmd.Wait's error, once done is closed
+	stderr  *syncBuffer   // its log
 }
 
 // startBinary starts "ticketd serve" on a free loopback port and waits until
@@ -36,11 +37,11 @@ func startBinary(t *testing.T, db string, extra ...string) *serverProcess {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = io.Discard
+	p := &serverProcess{cmd: cmd, done: make(chan struct{}), stderr: &syncBuffer{}}
+	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &serverProcess{cmd: cmd, done: make(chan struct{})}
 	lines := bufio.NewScanner(stdout)
 	for lines.Scan() {
 		if addr, ok := strings.CutPrefix(lines.Text(), "ticketd listening on "); ok {

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -62,8 +63,10 @@ func missingFields(message string, expected expectedBody) error {
 }
 
 var (
-	errInvalidJSON   = badRequest("Invalid JSON body")
-	errBodyTooLarge  = &apiError{status: http.StatusRequestEntityTooLarge, message: "Request body too large"}
+	errInvalidJSON  = badRequest("Invalid JSON body")
+	errBodyTooLarge = &apiError{status: http.StatusRequestEntityTooLarge, message: "Request body too large"}
+	// errBodyTimeout: the body did not arrive before the read deadline.
+	errBodyTimeout   = &apiError{status: http.StatusRequestTimeout, message: "Request timeout"}
 	errRouteNotFound = &apiError{status: http.StatusNotFound, message: "Not Found"}
 	errNotAllowed    = &apiError{status: http.StatusMethodNotAllowed, message: "Method Not Allowed"}
 )
@@ -117,6 +120,12 @@ const (
 // Anything that is not an answer the contract lists is a fault: a 500 whose
 // body carries only a reference, logged beside the real error.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, style errorStyle, err error) {
+	if errors.Is(err, errBodyTimeout) {
+		// The write deadline passes about when the read deadline that cut
+		// the body short did; without a moment more, the answer never left.
+		http.NewResponseController(w).SetWriteDeadline(time.Now().Add(timeoutAnswerGrace))
+		w.Header().Set("Connection", "close")
+	}
 	body := errorBody{}
 	status := 0
 	var ae *apiError
@@ -144,6 +153,8 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, style 
 		status, body.Message = http.StatusBadRequest, fmt.Sprintf("A ticket may have at most %d notes", maxTicketNotes)
 	case errors.Is(err, errNotesTooLong):
 		status, body.Message = http.StatusBadRequest, fmt.Sprintf("A ticket's notes may total at most %d characters", maxTicketNoteChars)
+	case errors.Is(err, errDatabaseGone):
+		status, body.Message = http.StatusServiceUnavailable, "Database file was removed or replaced; restart the server"
 	case errors.Is(err, errDisabled):
 		status, body.Message = http.StatusForbidden, disabledAccount
 	case errors.As(err, &limited):
@@ -173,6 +184,10 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, style 
 	}
 	writeJSON(w, status, body)
 }
+
+// timeoutAnswerGrace is how long the answer to a body that timed out may
+// take to write.
+const timeoutAnswerGrace = 5 * time.Second
 
 // newErrorRef returns an opaque id that ties a 500 answer to its log line.
 func newErrorRef() string {
@@ -223,7 +238,10 @@ func readRequestBody(r *http.Request) ([]byte, error) {
 		return nil, errBodyTooLarge
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
-	if err != nil {
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, errBodyTimeout
+	case err != nil:
 		// The client stopped sending; whatever is answered, it is not a fault here.
 		return nil, errInvalidJSON
 	}

@@ -121,12 +121,12 @@ func newTestEnv(t testing.TB, opts ...envOption) *testEnv {
 		calls:  &callCounts{byKey: map[string]int{}},
 	}
 	seed := [32]byte{'t', 'i', 'c', 'k', 'e', 't', 'd'}
-	st, err := openStore(context.Background(), e.dbPath, storeOptions{now: e.clock.now, seed: &seed})
+	logger := slog.New(slog.NewTextHandler(e.logs, nil))
+	st, err := openStore(context.Background(), e.dbPath, storeOptions{now: e.clock.now, seed: &seed, log: logger})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
 	e.store = st
-	logger := slog.New(slog.NewTextHandler(e.logs, nil))
 	e.auth = newAuthenticator(st, cfg.rateLimit)
 	srv := httptest.NewServer(newServer(st, e.auth, cfg.platforms, logger, cfg.cors))
 	e.url, e.client = srv.URL, srv.Client()

@@ -157,6 +157,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if *maxBatch < 1 || *maxBatch > 10_000 {
 		return usageError(stderr, "-max-batch must be from 1 to 10000, not %d", *maxBatch)
 	}
+	if err := checkListenAddr(*addr); err != nil {
+		return usageError(stderr, "%v", err)
+	}
 	if *rateLimit < 0 || *rateLimit > maxRateLimit {
 		return usageError(stderr, "-rate-limit must be from 0 to %d, not %d", maxRateLimit, *rateLimit)
 	}
@@ -176,7 +179,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	tuneGC(getenv)
 	tuneProcs(getenv)
 
-	st, err := openStore(ctx, *dbPath, storeOptions{sync: mode, maxBatch: *maxBatch})
+	lock, err := lockForServing(*dbPath)
+	if err != nil {
+		return err
+	}
+	defer lock.Close() // after st.close below: see lockForServing
+	st, err := openStore(ctx, *dbPath, storeOptions{sync: mode, maxBatch: *maxBatch, log: logger})
 	if err != nil {
 		return err
 	}
@@ -194,6 +202,21 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	auth := newAuthenticator(st, *rateLimit)
 	srv := newHTTPServer(newServer(st, auth, platforms, logger, parseCORS(*corsFlag)), logger, defaultLimits)
 	return serveUntilDone(ctx, srv, ln, st, auth, logger)
+}
+
+// checkListenAddr refuses an -addr that no machine could listen on: one
+// that is not HOST:PORT, or whose port is neither a number from 0 to 65535
+// nor a service name. Whether this machine can listen on it is for
+// net.Listen to find out.
+func checkListenAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("-addr %q is not HOST:PORT", addr)
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return fmt.Errorf("-addr %q: %q is not a port", addr, port)
+	}
+	return nil
 }
 
 // tuneGC makes the collector run less often than Go's default. A server's
@@ -298,11 +321,16 @@ func demoUser(ctx context.Context, st *store, email, name string, admin bool) (s
 	return key, u, nil
 }
 
-// serverLimits bound what one client may cost the server.
+// serverLimits bound what one client may cost the server. maxHeaderBytes
+// is the most a request's line and headers may take, CRLFs included.
 type serverLimits struct {
 	readHeader, read, write, idle time.Duration
 	maxHeaderBytes                int
 }
+
+// goHeaderSlack is how far past http.Server.MaxHeaderBytes net/http reads
+// a request's headers before it answers 431 ("bufio slop").
+const goHeaderSlack = 4096
 
 var defaultLimits = serverLimits{
 	readHeader:     5 * time.Second,
@@ -319,8 +347,11 @@ func newHTTPServer(h http.Handler, logger *slog.Logger, limits serverLimits) *ht
 		ReadTimeout:       limits.read,
 		WriteTimeout:      limits.write,
 		IdleTimeout:       limits.idle,
-		MaxHeaderBytes:    limits.maxHeaderBytes,
+		MaxHeaderBytes:    max(limits.maxHeaderBytes-goHeaderSlack, 1),
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// "OPTIONS *" goes to the API, which answers it 405 as any other
+		// method a path does not serve, instead of net/http's empty 200.
+		DisableGeneralOptionsHandler: true,
 	}
 }
 
@@ -422,7 +453,11 @@ func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, st *
 			defer cancel()
 			err := srv.Shutdown(shutdownCtx)
 			<-served
-			err = errors.Join(err, auth.saveUsage(shutdownCtx))
+			// Every request has been answered: losing the last-use times and
+			// call counts of keys is worth a log line, not a failed exit.
+			if err := auth.saveUsage(shutdownCtx); err != nil {
+				logger.Error("save key use", "err", err)
+			}
 			logger.Info("stopped", "writes", st.writes.Load(), "transactions", st.transactions.Load())
 			return err
 		}
@@ -574,6 +609,9 @@ func (s *statusRecorder) WriteHeader(code int) {
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.NewResponseController reach the connection.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func (s *statusRecorder) Write(b []byte) (int, error) {
 	if s.status == 0 {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -346,7 +347,9 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"key", "revoke", "1", "2", "-db", db}, 2, `ticketd: unexpected argument "2"`},
 		{[]string{"key", "revoke", "7", "-db", db}, 1, `ticketd: no key with id "7"`},
 		{[]string{"key", "revoke", "seven", "-db", db}, 1, `ticketd: no key with id "seven"`},
-		{[]string{"serve", "-addr", "256.0.0.1:99999", "-db", db}, 1, ""},
+		{[]string{"serve", "-addr", "256.0.0.1:99999", "-db", db}, 2, `ticketd: -addr "256.0.0.1:99999": "99999" is not a port`},
+		{[]string{"serve", "-addr", "127.0.0.1", "-db", db}, 2, `ticketd: -addr "127.0.0.1" is not HOST:PORT`},
+		{[]string{"serve", "-addr", "127.0.0.1:-1", "-db", db}, 2, `ticketd: -addr "127.0.0.1:-1": "-1" is not a port`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			cmd := exec.Command(bin, tc.args...)
@@ -368,6 +371,39 @@ func TestCommandLineErrors(t *testing.T) {
 				t.Errorf("stderr is not one error line and the usage:\n%s", stderr.String())
 			}
 		})
+	}
+}
+
+// TestServeAddress: a bad -addr (or $TICKETD_ADDR) is a usage error found
+// before the database is opened; an address this machine cannot listen on
+// (one in use) is a failure, exit 1.
+func TestServeAddress(t *testing.T) {
+	bin := binary(t)
+	db := filepath.Join(t.TempDir(), "addr.db")
+	cmd := exec.Command(bin, "serve", "-db", db)
+	cmd.Env = append(os.Environ(), "TICKETD_ADDR=127.0.0.1:65536")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	var exit *exec.ExitError
+	if err := cmd.Run(); !errors.As(err, &exit) || exit.ExitCode() != 2 ||
+		!strings.HasPrefix(stderr.String(), `ticketd: -addr "127.0.0.1:65536": "65536" is not a port`+"\n") {
+		t.Errorf("TICKETD_ADDR with a bad port: %v, stderr %s", err, stderr.String())
+	}
+	if _, err := os.Stat(db); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a bad -addr opened the database: %v", err)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	stderr.Reset()
+	cmd = exec.Command(bin, "serve", "-addr", ln.Addr().String(), "-db", db)
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); !errors.As(err, &exit) || exit.ExitCode() != 1 ||
+		!strings.Contains(stderr.String(), "ticketd: listen: listen tcp "+ln.Addr().String()+": bind: address already in use") {
+		t.Errorf("an address in use: %v, stderr %s", err, stderr.String())
 	}
 }
 
@@ -657,4 +693,39 @@ func TestServeUpgradesVersion1File(t *testing.T) {
 	postTo(t, p.addr, "/tickets/fetchClosedTickets", aliceKey, `{"platform":"Exports"}`).expect(t, 400, wantInvalidPlatform)
 	postTo(t, p.addr, "/tickets/fetchOpenTickets", aliceKey, `{"platform":"website"}`).expect(t, 200,
 		`{"Response":true,"Data":{"TotalTickets":1,"Page":1,"Limit":20,"TotalPages":1,"Tickets":[{"CaseNumber":"6612765","Subject":"Printer on fire!","Date":"2026-12-01T09:06:13.574Z","Priority":3,"ResourceAffected":"Website"}]},`+telemetryAt(3)+`}`)
+}
+
+// TestShutdownWhenKeyUseCannotBeWritten: at shutdown, after every request
+// has been answered, a failed write of the keys' last use is logged, and
+// serve still succeeds (exit 0). Before, it made ticketd exit 1.
+func TestShutdownWhenKeyUseCannotBeWritten(t *testing.T) {
+	st, err := openStore(context.Background(), filepath.Join(t.TempDir(), "s.db"), storeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, hash := newAPIKey()
+	if _, err := st.addKey(context.Background(), "a@example.com", "", false, hash); err != nil {
+		t.Fatal(err)
+	}
+	auth := newAuthenticator(st, 0)
+	req := httptest.NewRequest(http.MethodPost, "/tickets/fetchOpenTickets", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	if _, err := auth.authenticate(req); err != nil {
+		t.Fatal(err)
+	}
+	st.close() // the key's last use can no longer be written
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := serveUntilDone(ctx, newHTTPServer(http.NotFoundHandler(), logger, defaultLimits), ln, st, auth, logger); err != nil {
+		t.Errorf("serveUntilDone = %v, want nil", err)
+	}
+	if !strings.Contains(logs.String(), `level=ERROR msg="save key use" err="save key use: store closed"`) {
+		t.Errorf("the failed write is not logged:\n%s", logs)
+	}
 }

@@ -29,7 +29,7 @@ var shortLimits = serverLimits{
 	read:           600 * time.Millisecond,
 	write:          2 * time.Second,
 	idle:           500 * time.Millisecond,
-	maxHeaderBytes: 4096,
+	maxHeaderBytes: 8192,
 }
 
 // onlyShort returns limits in which only the named one is short: a
@@ -44,6 +44,12 @@ func onlyShort(name string) serverLimits {
 		l.read = shortLimits.read
 	case "idle":
 		l.idle = shortLimits.idle
+	case "read and write":
+		// As in defaultLimits: both deadlines pass at about the same moment.
+		l.read, l.write = shortLimits.read, shortLimits.read
+	case "write before read":
+		// The write deadline surely passes first.
+		l.read, l.write = shortLimits.read, shortLimits.read/2
 	}
 	return l
 }
@@ -164,11 +170,14 @@ func TestSlowClientHeaders(t *testing.T) {
 
 // TestSlowClientBody: complete headers promising 100 bytes of body, then
 // silence: ReadTimeout ends the body. The handler, already running, answers
-// the cut-short body as it answers any body that is not JSON (or the server
-// closes without an answer), never with a 500; then the connection closes.
+// 408, also when the write deadline has passed with the read deadline (as
+// it may with defaultLimits, whose two are equal: the server once sent
+// nothing there while logging a 400), or before it; then the connection
+// closes.
 func TestSlowClientBody(t *testing.T) {
 	t.Parallel()
-	for name, limits := range map[string]serverLimits{"short limits": shortLimits, "only ReadTimeout short": onlyShort("read")} {
+	for name, limits := range map[string]serverLimits{"short limits": shortLimits, "only ReadTimeout short": onlyShort("read"),
+		"ReadTimeout and WriteTimeout equal": onlyShort("read and write"), "WriteTimeout shorter": onlyShort("write before read")} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			s := startLimitedServer(t, limits)
@@ -178,17 +187,18 @@ func TestSlowClientBody(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := readUntilClosed(t, conn, conn)
-			t.Logf("before closing, the server sent %q", got)
-			if got != "" {
-				resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(got)), nil)
-				if err != nil {
-					t.Fatalf("unreadable answer %q: %v", got, err)
-				}
-				body, _ := io.ReadAll(resp.Body)
-				if resp.StatusCode == 500 {
-					t.Fatalf("a client that stopped sending got a 500: %s", body)
-				}
-				response{status: resp.StatusCode, header: resp.Header, body: string(body)}.expect(t, 400, plainInvalid)
+			resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(got)), nil)
+			if err != nil {
+				t.Fatalf("no readable answer %q: %v", got, err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			response{status: resp.StatusCode, header: resp.Header, body: string(body)}.
+				expect(t, 408, `{"Response":false,"Message":"Request timeout"}`)
+			if !resp.Close {
+				t.Errorf("the answer does not say the connection closes")
+			}
+			if !strings.Contains(s.logs.String(), "status=408") {
+				t.Errorf("the log does not record the 408:\n%s", s.logs)
 			}
 			if n := s.served.Load(); n != 1 {
 				t.Errorf("%d requests reached the handler, want 1", n)
@@ -235,40 +245,85 @@ func TestSlowClientIdle(t *testing.T) {
 	}
 }
 
-// TestSlowClientHugeHeaders: headers over MaxHeaderBytes get Go's 431 and
-// never reach the handler; headers within it are served.
+// requestOfSize is a GET of /healthz whose line and headers take exactly
+// size bytes, CRLFs included.
+func requestOfSize(t *testing.T, size int) string {
+	t.Helper()
+	const head, tail = "GET /healthz HTTP/1.1\r\nHost: ticketd.test\r\nX-Pad: ", "\r\n\r\n"
+	pad := size - len(head) - len(tail)
+	if pad < 1 {
+		t.Fatalf("no request has only %d bytes", size)
+	}
+	return head + strings.Repeat("a", pad) + tail
+}
+
+// sendRaw writes request on a new connection to addr and reads the answer.
+func sendRaw(t *testing.T, addr, request string) (int, string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(hangBound))
+	if _, err := io.WriteString(conn, request); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("request of %d bytes: %v", len(request), err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// TestSlowClientHugeHeaders: a request whose line and headers take more
+// than maxHeaderBytes gets Go's 431 and never reaches the handler; one of
+// exactly maxHeaderBytes is served.
 func TestSlowClientHugeHeaders(t *testing.T) {
 	t.Parallel()
 	s := startLimitedServer(t, shortLimits)
-	send := func(pad int) *http.Response {
-		t.Helper()
-		conn := s.dial(t)
-		conn.SetDeadline(time.Now().Add(hangBound))
-		request := rawPost("/tickets/fetchClosedTickets", s.aliceKey, "X-Pad: "+strings.Repeat("a", pad)+"\r\n", contentLength(0))
-		if _, err := io.WriteString(conn, request); err != nil {
-			t.Fatal(err)
+	for _, size := range []int{shortLimits.maxHeaderBytes + 1, 4 * shortLimits.maxHeaderBytes} {
+		if status, body := sendRaw(t, s.addr, requestOfSize(t, size)); status != 431 || body != "431 Request Header Fields Too Large" {
+			t.Errorf("headers of %d bytes: %d %q", size, status, body)
 		}
-		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp
-	}
-	// Go reads up to 4096 bytes past MaxHeaderBytes before it gives up, so
-	// "too large" here is well past both.
-	resp := send(4 * shortLimits.maxHeaderBytes)
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 431 || string(body) != "431 Request Header Fields Too Large" {
-		t.Errorf("huge headers: %d %q", resp.StatusCode, body)
 	}
 	if n := s.served.Load(); n != 0 {
 		t.Errorf("%d requests with huge headers reached the handler", n)
 	}
-	resp = send(shortLimits.maxHeaderBytes / 2)
-	body, _ = io.ReadAll(resp.Body)
-	response{status: resp.StatusCode, header: resp.Header, body: string(body)}.expect(t, 200, s.fill(closedListBody))
-	if n := s.served.Load(); n != 1 {
-		t.Errorf("%d requests reached the handler, want 1", n)
+	if status, body := sendRaw(t, s.addr, requestOfSize(t, shortLimits.maxHeaderBytes)); status != 200 || body != `{"Response":true,"Status":"ok"}` {
+		t.Errorf("headers of exactly %d bytes: %d %q", shortLimits.maxHeaderBytes, status, body)
+	}
+	// A POST whose body arrives with its headers: the body does not count.
+	request := rawPost("/tickets/fetchClosedTickets", s.aliceKey, contentLength(2))
+	request = strings.Replace(request, "\r\n\r\n", "\r\nX-Pad: "+strings.Repeat("a", shortLimits.maxHeaderBytes-len(request)-9)+"\r\n\r\n", 1) + "{}"
+	if status, body := sendRaw(t, s.addr, request); status != 200 || body != s.fill(closedListBody) {
+		t.Errorf("a POST of %d bytes of headers: %d %q", len(request)-2, status, body)
+	}
+	if n := s.served.Load(); n != 2 {
+		t.Errorf("%d requests reached the handler, want 2", n)
+	}
+}
+
+// TestOptionsStar: "OPTIONS *" is a method no path serves: the contract's
+// 405, with the methods the server serves, not net/http's empty 200.
+func TestOptionsStar(t *testing.T) {
+	t.Parallel()
+	s := startLimitedServer(t, shortLimits)
+	conn := s.dial(t)
+	conn.SetDeadline(time.Now().Add(hangBound))
+	if _, err := io.WriteString(conn, "OPTIONS * HTTP/1.1\r\nHost: ticketd.test\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	response{status: resp.StatusCode, header: resp.Header, body: string(body)}.
+		expect(t, 405, `{"Response":false,"Message":"Method Not Allowed","Code":405}`)
+	if allow := resp.Header.Get("Allow"); allow != "GET, POST" {
+		t.Errorf("Allow = %q, want %q", allow, "GET, POST")
 	}
 }
 
@@ -282,16 +337,18 @@ func TestDefaultLimits(t *testing.T) {
 	}
 	// newHTTPServer puts each limit where it belongs.
 	srv := newHTTPServer(http.NotFoundHandler(), discardLogger(), l)
+	// net/http reads goHeaderSlack bytes past MaxHeaderBytes.
 	if srv.ReadHeaderTimeout != l.readHeader || srv.ReadTimeout != l.read || srv.WriteTimeout != l.write ||
-		srv.IdleTimeout != l.idle || srv.MaxHeaderBytes != l.maxHeaderBytes {
+		srv.IdleTimeout != l.idle || srv.MaxHeaderBytes+goHeaderSlack != l.maxHeaderBytes || !srv.DisableGeneralOptionsHandler {
 		t.Errorf("newHTTPServer(defaultLimits) = %+v", srv)
 	}
 }
 
 // TestServeUsesDefaultLimits runs "ticketd serve" (run(), in process) and
 // observes two of defaultLimits from outside, where Go's own defaults would
-// differ: headers just over maxHeaderBytes (far under Go's 1 MB default) get
-// 431, headers under it are served; and a client dribbling its headers is
+// differ: a request line and headers of maxHeaderBytes + 1 (far under Go's
+// 1 MB default) get 431, of exactly maxHeaderBytes are served (before, up
+// to 4 KiB more were); and a client dribbling its headers is
 // cut off, which with Go's default (no ReadHeaderTimeout) never happens.
 // read, write and idle (30 s, 30 s, 120 s) are not observed: that would
 // take minutes, or a change to main.go exposing the server runServe builds.
@@ -310,25 +367,10 @@ func TestServeUsesDefaultLimits(t *testing.T) {
 			t.Errorf("serve: %v", err)
 		}
 	}()
-	get := func(pad int) (int, string) {
-		conn, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		conn.SetDeadline(time.Now().Add(hangBound))
-		io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: ticketd.test\r\nX-Pad: "+strings.Repeat("a", pad)+"\r\n\r\n")
-		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-		if err != nil {
-			t.Fatalf("headers of %d bytes: %v", pad, err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(body)
+	if status, body := sendRaw(t, addr, requestOfSize(t, defaultLimits.maxHeaderBytes)); status != 200 || body != `{"Response":true,"Status":"ok"}` {
+		t.Errorf("headers at the limit: %d %s", status, body)
 	}
-	if status, body := get(defaultLimits.maxHeaderBytes - 1024); status != 200 || body != `{"Response":true,"Status":"ok"}` {
-		t.Errorf("headers under the limit: %d %s", status, body)
-	}
-	if status, body := get(defaultLimits.maxHeaderBytes + 8192); status != 431 || body != "431 Request Header Fields Too Large" {
+	if status, body := sendRaw(t, addr, requestOfSize(t, defaultLimits.maxHeaderBytes+1)); status != 431 || body != "431 Request Header Fields Too Large" {
 		t.Errorf("headers over the limit: %d %s", status, body)
 	}
 

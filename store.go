@@ -7,6 +7,8 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -33,6 +35,10 @@ var (
 	// A note refused by the bounds on a ticket's notes (see maxTicketNotes).
 	errTooManyNotes = errors.New("the ticket has as many notes as it may")
 	errNotesTooLong = errors.New("the ticket's notes are as long as they may be")
+	// errDatabaseGone: the database file was removed or replaced under the
+	// running store (see watchFile). A write now would be acknowledged and
+	// lost, so none is accepted.
+	errDatabaseGone = errors.New("database file was removed or replaced")
 )
 
 // migrations[i] brings a database from schema version i to i+1: the
@@ -86,12 +92,19 @@ type store struct {
 	// counted and before the ticket is read: tests hold a fetch there.
 	beforeTicketRead func()
 
+	// The database file as it was opened, to notice when its path no
+	// longer names it (see watchFile); gone is set once it does not.
+	path, walPath string
+	file          os.FileInfo
+	gone          atomic.Bool
+	log           *slog.Logger
+
 	ops      chan *writeOp // to the writer goroutine
 	maxBatch int
 	// Counters for the log: writes committed or refused, and transactions.
 	writes, transactions atomic.Int64
 	closing              chan struct{}
-	stopped              sync.WaitGroup // the writer and checkpointer goroutines
+	stopped              sync.WaitGroup // the writer, checkpointer and file watcher goroutines
 	closed               sync.Once
 
 	mu  sync.Mutex // guards rng
@@ -104,6 +117,7 @@ type storeOptions struct {
 	maxBatch int              // most requests committed in one transaction; 1 = one each
 	now      func() time.Time // the clock; tests pin it
 	seed     *[32]byte        // seeds case numbers and user tokens; tests pin it
+	log      *slog.Logger     // where a removed database file is reported; nil: slog.Default()
 }
 
 // defaultMaxBatch bounds group commit. Batches stay small in practice
@@ -139,6 +153,9 @@ func openStore(ctx context.Context, path string, opts storeOptions) (*store, err
 	if opts.now == nil {
 		opts.now = time.Now
 	}
+	if opts.log == nil {
+		opts.log = slog.Default()
+	}
 	seed := randomSeed()
 	if opts.seed != nil {
 		seed = *opts.seed
@@ -168,8 +185,13 @@ func openStore(ctx context.Context, path string, opts storeOptions) (*store, err
 		ops:           make(chan *writeOp),
 		maxBatch:      opts.maxBatch,
 		closing:       make(chan struct{}),
+		log:           opts.log,
 	}
-	if err := s.open(ctx, path, opts.sync); err != nil {
+	err = s.open(ctx, path, opts.sync)
+	if err == nil {
+		err = s.rememberFile(path)
+	}
+	if err != nil {
 		s.closeDBs()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
@@ -178,10 +200,75 @@ func openStore(ctx context.Context, path string, opts storeOptions) (*store, err
 		s.closeDBs()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	s.stopped.Add(2)
+	s.stopped.Add(3)
 	go s.runWriter()
 	go s.runCheckpointer()
+	go s.watchFile()
 	return s, nil
+}
+
+// rememberFile records which file path names now that SQLite has it open,
+// and where its write-ahead log is: beside the file a symbolic link
+// points to, as SQLite resolves links.
+func (s *store) rememberFile(path string) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	target, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return err
+	}
+	if s.file, err = os.Stat(target); err != nil {
+		return err
+	}
+	s.path, s.walPath = abs, target+"-wal"
+	return nil
+}
+
+// fileCheckInterval is how often watchFile looks: two stat calls each time.
+const fileCheckInterval = 250 * time.Millisecond
+
+// watchFile notices when the database path no longer names the file the
+// store opened (it was removed, or another file was moved there) or its
+// write-ahead log is gone. SQLite would go on writing to the open but
+// unlinked files, and every write acknowledged from then on would be lost
+// at the next start. From that moment the store refuses every write with
+// errDatabaseGone, and ping fails, until the process restarts.
+func (s *store) watchFile() {
+	defer s.stopped.Done()
+	tick := time.NewTicker(fileCheckInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			if problem := s.fileProblem(); problem != "" {
+				s.gone.Store(true)
+				s.log.Error("database file was removed or replaced: refusing every write until ticketd is restarted",
+					"db", s.path, "problem", problem)
+				return
+			}
+		case <-s.closing:
+			return
+		}
+	}
+}
+
+// fileProblem says what is wrong with the database file, or "" when its
+// path still names the file opened and the write-ahead log is there. A
+// stat that fails for another reason than a missing file proves nothing.
+func (s *store) fileProblem() string {
+	info, err := os.Stat(s.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "the database file was removed"
+	case err == nil && !os.SameFile(info, s.file):
+		return "another file was put in the database file's place"
+	}
+	if _, err := os.Stat(s.walPath); errors.Is(err, fs.ErrNotExist) {
+		return "the database's write-ahead log (" + filepath.Base(s.walPath) + ") was removed"
+	}
+	return ""
 }
 
 func (s *store) open(ctx context.Context, path string, mode syncMode) error {
@@ -202,10 +289,19 @@ func (s *store) open(ctx context.Context, path string, mode syncMode) error {
 	if err := s.checkSearchIndex(ctx); err != nil {
 		return err
 	}
-	if s.reader, err = openPool(path+common+"&_pragma=query_only(1)", 8); err != nil {
+	if s.reader, err = openPool(path+common+"&_pragma=query_only(1)", readConns); err != nil {
 		return err
 	}
 	if s.checkpoint, err = openPool(path+common, 1); err != nil {
+		return err
+	}
+	// Every connection opens the database and its write-ahead log now, and
+	// keeps them: one opening them later, after they were removed, would
+	// create new, empty ones at the path (see watchFile).
+	if err := openConns(ctx, s.reader, readConns); err != nil {
+		return err
+	}
+	if err := openConns(ctx, s.checkpoint, 1); err != nil {
 		return err
 	}
 	for _, query := range preparedWrites {
@@ -220,6 +316,32 @@ func (s *store) open(ctx context.Context, path string, mode syncMode) error {
 	}
 	if s.keyLookup, err = s.reader.PrepareContext(ctx, keyLookupSQL); err != nil {
 		return fmt.Errorf("prepare key lookup: %w", err)
+	}
+	return nil
+}
+
+// readConns is the size of the read pool.
+const readConns = 8
+
+// openConns opens n connections of db, each of which reads the database
+// once (which opens its write-ahead log), and leaves them idle in db.
+func openConns(ctx context.Context, db *sql.DB, n int) error {
+	conns := make([]*sql.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range n {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		conns = append(conns, c)
+		var tables int
+		if err := c.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&tables); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -295,8 +417,12 @@ func (s *store) migrateStep(ctx context.Context) (done bool, err error) {
 	return false, nil
 }
 
-// ping reports whether the database answers a query.
+// ping reports whether the database answers a query, and is still the
+// file the store opened.
 func (s *store) ping(ctx context.Context) error {
+	if s.gone.Load() {
+		return errDatabaseGone
+	}
 	var n int
 	return s.reader.QueryRowContext(ctx, "SELECT count(*) FROM users WHERE id = 0").Scan(&n)
 }

@@ -70,7 +70,12 @@ func (s *store) runWriter() {
 			s.takeWaiting(&batch)
 		}
 		results := opErrs[:len(batch)]
-		err := s.commitBatch(batch, results)
+		var err error
+		if s.gone.Load() {
+			err = errDatabaseGone // see watchFile
+		} else {
+			err = s.commitBatch(batch, results)
+		}
 		s.writes.Add(int64(len(batch)))
 		s.transactions.Add(1)
 		for i, op := range batch {
