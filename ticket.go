@@ -486,7 +486,9 @@ type accountHealthResponse struct {
 // live and the database answers.
 func (a *api) handleAccountHealth(ctx context.Context, caller caller, _ request) (int, any, error) {
 	if err := a.store.ping(ctx); err != nil {
-		return 0, nil, fmt.Errorf("account health check: %w", err)
+		// %v, not %w: a removed database is this endpoint's 500 too, not
+		// the 503 of the endpoints that write.
+		return 0, nil, fmt.Errorf("account health check: %v", err)
 	}
 	return http.StatusOK, accountHealthResponse{Response: true, Message: "API is healthy", Telemetry: telemetryOf(caller)}, nil
 }
