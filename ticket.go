@@ -543,6 +543,7 @@ type api struct {
 	auth      *authenticator
 	platforms *platformList
 	log       *slog.Logger
+	mcp       *mcpEndpoint
 }
 
 // request is an authenticated request: its caller, body, path parameters,
