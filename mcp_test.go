@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -751,5 +752,33 @@ func TestMCPGracefulShutdown(t *testing.T) {
 	out, _, _ := runCLI(t, "key", "list", "-db", db)
 	if !regexp.MustCompile(`\n1 +eve@example\.com +\S+ +\d{4}-\S+Z +-\n$`).MatchString(out) {
 		t.Errorf("key list after serving:\n%s", out)
+	}
+}
+
+// TestMCPToolPanicIsAFault: a panic in a tool is the endpoint's 500 as a
+// tool error, logged with its reference, not a crash: the SDK runs tools
+// on goroutines of its own, which nothing else recovers.
+func TestMCPToolPanicIsAFault(t *testing.T) {
+	e := newTestEnv(t)
+	key, _ := e.addUser("ann@example.com", "Ann Archer", false)
+	a := &api{store: e.store, auth: e.auth, platforms: defaultPlatforms(), log: slog.New(slog.NewTextHandler(e.logs, nil))}
+	m := newMCPEndpoint(a, corsPolicy{})
+	boom := mcpTool{name: "boom", style: codedErrors, handle: func(context.Context, caller, request) (int, any, error) {
+		panic("boom")
+	}}
+	res, err := m.toolHandler(boom)(context.Background(), &mcp.CallToolRequest{
+		Params: &mcp.CallToolParamsRaw{Name: "boom", Arguments: json.RawMessage(`{}`)},
+		Extra:  &mcp.RequestExtra{Header: http.Header{"Authorization": {"Bearer " + key}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := toolAnswer{isError: res.IsError, text: res.Content[0].(*mcp.TextContent).Text}
+	if err := json.Unmarshal(res.StructuredContent.(json.RawMessage), &got.structured); err != nil {
+		t.Fatal(err)
+	}
+	got.expectError(t, wantFault)
+	if logs := e.logs.String(); !regexp.MustCompile(`msg="internal error" ref=[0-9a-f]{16} method=POST path=/mcp tool=boom err="panic: boom`).MatchString(logs) {
+		t.Errorf("no fault in the log:\n%s", logs)
 	}
 }
