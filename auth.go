@@ -131,25 +131,44 @@ func newAuthenticator(s *store, rateLimit int) *authenticator {
 // a disabled user's key, errRateLimited past the rate limit. A call that
 // passes all four is counted.
 func (a *authenticator) authenticate(r *http.Request) (caller, error) {
-	token, ok := bearerToken(r.Header.Get("Authorization"))
-	if !ok {
-		return caller{}, errMissingToken
-	}
-	if !wellFormedKey(token) {
-		return caller{}, errInvalidToken
-	}
-	hash := sha256.Sum256([]byte(token))
-	k, err := a.liveKey(r.Context(), hash)
+	return a.authenticateHeader(r.Context(), r.Header.Get("Authorization"))
+}
+
+// authenticateHeader is authenticate for the value of an Authorization
+// header: an MCP tool call is authenticated and counted by the header of the
+// HTTP request that carried it.
+func (a *authenticator) authenticateHeader(ctx context.Context, authorization string) (caller, error) {
+	k, err := a.check(ctx, authorization)
 	if err != nil {
 		return caller{}, err
-	}
-	if k.User.Disabled {
-		return caller{}, errDisabled
 	}
 	if a.limiter != nil && !a.limiter.allow(k.User.ID, a.now()) {
 		return caller{}, &rateLimitError{limit: a.limiter.limit}
 	}
 	return caller{user: k.User, KeyID: k.ID, Calls: a.count(k)}, nil
+}
+
+// check returns the live key of an enabled user that an Authorization
+// header carries, or errMissingToken, errInvalidToken or errDisabled, as
+// authenticate does; it neither applies the rate limit nor counts a call.
+// The MCP messages that are not tool calls are checked so.
+func (a *authenticator) check(ctx context.Context, authorization string) (keyRecord, error) {
+	token, ok := bearerToken(authorization)
+	if !ok {
+		return keyRecord{}, errMissingToken
+	}
+	if !wellFormedKey(token) {
+		return keyRecord{}, errInvalidToken
+	}
+	hash := sha256.Sum256([]byte(token))
+	k, err := a.liveKey(ctx, hash)
+	if err != nil {
+		return keyRecord{}, err
+	}
+	if k.User.Disabled {
+		return keyRecord{}, errDisabled
+	}
+	return k, nil
 }
 
 // liveKey returns the live key with this hash, from the cache while the

@@ -116,9 +116,7 @@ const (
 	healthFault       = "Internal Server Error"
 )
 
-// writeError is the one place that turns an error into an HTTP answer.
-// Anything that is not an answer the contract lists is a fault: a 500 whose
-// body carries only a reference, logged beside the real error.
+// writeError writes the answer to err (see errorAnswer).
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, style errorStyle, err error) {
 	if errors.Is(err, errBodyTimeout) {
 		// The write deadline passes about when the read deadline that cut
@@ -126,8 +124,22 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, style 
 		http.NewResponseController(w).SetWriteDeadline(time.Now().Add(timeoutAnswerGrace))
 		w.Header().Set("Connection", "close")
 	}
+	status, header, body := errorAnswer(log, style, err, "method", r.Method, "path", r.URL.Path)
+	for name, values := range header {
+		w.Header()[name] = values
+	}
+	writeJSON(w, status, body)
+}
+
+// errorAnswer is the one place that turns an error into its answer: the
+// status, the headers that go with it, and the body, in the endpoint's
+// style. Anything that is not an answer the contract lists is a fault: a
+// 500 whose body carries only a reference, logged beside the real error and
+// the attributes that say which request it was.
+func errorAnswer(log *slog.Logger, style errorStyle, err error, request ...any) (int, http.Header, errorBody) {
 	body := errorBody{}
 	status := 0
+	var header http.Header
 	var ae *apiError
 	var limited *rateLimitError
 	switch {
@@ -159,10 +171,10 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, style 
 		status, body.Message = http.StatusForbidden, disabledAccount
 	case errors.As(err, &limited):
 		status, body.Message = http.StatusTooManyRequests, limited.Error()
-		w.Header().Set("Retry-After", "60")
+		header = http.Header{"Retry-After": {"60"}}
 	default:
 		ref := newErrorRef()
-		log.Error("internal error", "ref", ref, "method", r.Method, "path", r.URL.Path, "err", err)
+		log.Error("internal error", append(append([]any{"ref", ref}, request...), "err", err)...)
 		status, body.Message = http.StatusInternalServerError, codedFault
 		switch style {
 		case plainErrors:
@@ -172,7 +184,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, style 
 		}
 	}
 	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", "Bearer")
+		header = http.Header{"Www-Authenticate": {"Bearer"}}
 	}
 	coded := style == codedErrors ||
 		style == healthErrors && status != http.StatusUnauthorized && status != http.StatusInternalServerError
@@ -182,7 +194,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, style 
 	if style == plainErrors {
 		body.Help = nil // the seed's endpoint answers no Help
 	}
-	writeJSON(w, status, body)
+	return status, header, body
 }
 
 // timeoutAnswerGrace is how long the answer to a body that timed out may
@@ -196,9 +208,19 @@ func newErrorRef() string {
 	return hex.EncodeToString(b[:])
 }
 
-// writeJSON writes v as the whole body, without HTML escaping or a trailing
-// newline, as the API this server stands in for does.
+// writeJSON writes v as the whole body (see encodeBody).
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	body := encodeBody(v)
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// encodeBody encodes an answer's body as the API this server stands in for
+// does: without HTML escaping or a trailing newline.
+func encodeBody(v any) []byte {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -206,12 +228,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		// Only a programming error gets here: every body is a plain struct.
 		panic(fmt.Sprintf("encode %T: %v", v, err))
 	}
-	body := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	w.Write(body)
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }
 
 // ---- request bodies ----
@@ -564,6 +581,7 @@ type api struct {
 	auth      *authenticator
 	platforms *platformList
 	log       *slog.Logger
+	mcp       *mcpEndpoint
 }
 
 // request is an authenticated request: its caller, body, path parameters,
@@ -769,12 +787,17 @@ func (a *api) listQuery(f fields) (ticketFilter, int64, error) {
 
 // invalidPlatform is the lists' answer to a platform not on the list.
 func (a *api) invalidPlatform() error {
-	return missingFields("Invalid platform value. Must be one of: "+a.platforms.joined, expectedBody{
+	return missingFields("Invalid platform value. Must be one of: "+a.platforms.joined, a.listHelp())
+}
+
+// listHelp names the fields the family documents for the lists.
+func (a *api) listHelp() expectedBody {
+	return expectedBody{
 		{"search", "string (optional) — Case-insensitive text matched against Subject or Description"},
 		{"platform", a.platforms.helpFor},
 		{"priority", "number (optional) — Filter by priority: 1 (Low), 2 (Medium), 3 (High)"},
 		{"page", "number (optional) — Page number, 20 tickets per page. Defaults to 1."},
-	})
+	}
 }
 
 // firstChars returns the first n characters (code points) of s.

@@ -468,6 +468,7 @@ func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, st *
 // unknown paths, wrong methods and panics.
 func newServer(st *store, auth *authenticator, platforms *platformList, logger *slog.Logger, cors corsPolicy) http.Handler {
 	a := &api{store: st, auth: auth, platforms: platforms, log: logger}
+	a.mcp = newMCPEndpoint(a, cors)
 	router := httprouter.New()
 	// An API answers; it does not redirect.
 	router.RedirectTrailingSlash = false
@@ -531,6 +532,8 @@ func (a *api) routes() []route {
 		{"POST", "/staff/tickets/update", a.staffEndpoint(a.handleStaffUpdate)},
 		{"POST", "/staff/tickets/resolve", a.staffEndpoint(a.handleStaffResolve)},
 		{"POST", "/staff/tickets/reopen", a.staffEndpoint(a.handleStaffReopen)},
+		{"POST", "/mcp", a.serveMCP},
+		{"DELETE", "/mcp", a.serveMCP},
 		{"GET", "/healthz", a.handleHealth},
 		{"GET", "/openapi.json", handleOpenAPI},
 	}
@@ -587,8 +590,13 @@ func (p corsPolicy) wrap(next http.Handler, router *httprouter.Router) http.Hand
 		h.Set("Access-Control-Allow-Origin", origin)
 		h.Add("Vary", "Origin")
 		if handle, _, _ := router.Lookup(http.MethodPost, r.URL.Path); r.Method == http.MethodOptions && handle != nil {
-			h.Set("Access-Control-Allow-Methods", "POST")
-			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+			methods, headers := "POST", "Authorization, Content-Type"
+			if r.URL.Path == "/mcp" {
+				// The MCP transport's own headers, and the DELETE that ends a session.
+				methods, headers = "POST, DELETE", headers+", Mcp-Session-Id, MCP-Protocol-Version"
+			}
+			h.Set("Access-Control-Allow-Methods", methods)
+			h.Set("Access-Control-Allow-Headers", headers)
 			h.Set("Access-Control-Max-Age", "600")
 			w.WriteHeader(http.StatusNoContent)
 			return

@@ -322,8 +322,8 @@ func TestOptionsStar(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	response{status: resp.StatusCode, header: resp.Header, body: string(body)}.
 		expect(t, 405, `{"Response":false,"Message":"Method Not Allowed","Code":405}`)
-	if allow := resp.Header.Get("Allow"); allow != "GET, POST" {
-		t.Errorf("Allow = %q, want %q", allow, "GET, POST")
+	if allow := resp.Header.Get("Allow"); allow != "DELETE, GET, POST" {
+		t.Errorf("Allow = %q, want %q", allow, "DELETE, GET, POST")
 	}
 }
 
