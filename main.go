@@ -43,6 +43,7 @@ const usageText = `usage:
   ticketd key create -email EMAIL [-name "Full Name"] [-admin] [-db FILE]
   ticketd key list   [-db FILE]
   ticketd key revoke KEY_ID [-db FILE]
+  ticketd backup FILE [-db FILE]
 `
 
 var (
@@ -81,6 +82,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return runKeyRevoke(ctx, args[2:], getenv, stdout, stderr)
 		}
 		return usageError(stderr, "unknown key command %q", args[1])
+	case "backup":
+		return runBackup(ctx, args[1:], getenv, stdout, stderr)
 	}
 	return usageError(stderr, "unknown command %q", args[0])
 }
@@ -633,5 +636,38 @@ func runKeyRevoke(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	fmt.Fprintf(stdout, "key %d revoked\n", id)
+	return nil
+}
+
+// ---- backup ----
+
+// runBackup writes a consistent copy of the database to FILE while a
+// server may be running; see backupDatabase.
+func runBackup(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("backup", stderr)
+	dbPath := dbFlag(fs, getenv)
+	// Flags may stand before or after FILE.
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return usageError(stderr, "backup needs FILE, the copy to write")
+	}
+	file := fs.Arg(0)
+	if err := parseFlags(fs, fs.Args()[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError(stderr, "unexpected argument %q", fs.Arg(0))
+	}
+	// Interrupted, the copy stops and its temporary file is removed.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	began := time.Now()
+	size, err := backupDatabase(ctx, *dbPath, file)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "backed up %s to %s: %d bytes, integrity_check ok, in %.1fs\n", *dbPath, file, size, time.Since(began).Seconds())
 	return nil
 }
