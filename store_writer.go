@@ -109,7 +109,8 @@ func (s *store) catchUp() (busy bool) {
 }
 
 // commitBatch runs each op in its own SAVEPOINT, so that one op's failure
-// or zero-row result undoes only its own changes, and commits them all. It
+// or zero-row result undoes only its own changes, re-indexes the text they
+// changed for searches, and commits them all. It
 // returns an error only when the transaction as a whole failed.
 func (s *store) commitBatch(batch []*writeOp, results []error) error {
 	ctx := context.Background()
@@ -121,6 +122,9 @@ func (s *store) commitBatch(batch []*writeOp, results []error) error {
 	if len(batch) == 1 {
 		if results[0] = runOp(ctx, tx, batch[0]); results[0] != nil {
 			return nil // nothing to commit; the deferred rollback undoes it
+		}
+		if err := s.reindexChanged(ctx, tx); err != nil {
+			return err
 		}
 		return tx.Commit()
 	}
@@ -136,6 +140,9 @@ func (s *store) commitBatch(batch []*writeOp, results []error) error {
 		if _, err := s.stmt(ctx, tx, releaseSavepointSQL).ExecContext(ctx); err != nil {
 			return err
 		}
+	}
+	if err := s.reindexChanged(ctx, tx); err != nil {
+		return err
 	}
 	return tx.Commit()
 }
@@ -167,6 +174,7 @@ var preparedWrites = []string{
 	issueCaseNumberSQL, insertTicketSQL, insertStatisticSQL, insertNoteSQL,
 	updateTicketSQL, updatedTicketSQL, explainMissSQL, resolveTicketSQL, deleteTicketSQL,
 	fetchTicketSQL, selectNotesSQL, selectStatisticsSQL,
+	textChangedSQL, unindexChangedSQL, indexChangedSQL, clearChangedSQL,
 }
 
 // stmt returns the statement prepared at start-up for query, in tx, the
