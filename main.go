@@ -47,6 +47,7 @@ const usageText = `usage:
   ticketd user list  [-db FILE]
   ticketd user set -email EMAIL [-name N] [-admin|-admin=false] [-mobile M] [-language L] [-max-api-calls N] [-db FILE]
   ticketd user disable|enable -email EMAIL [-db FILE]
+  ticketd backup FILE [-db FILE]
 `
 
 var (
@@ -98,6 +99,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return runUserEnable(ctx, args[1] == "enable", args[2:], getenv, stdout, stderr)
 		}
 		return usageError(stderr, "unknown user command %q", args[1])
+	case "backup":
+		return runBackup(ctx, args[1:], getenv, stdout, stderr)
 	}
 	return usageError(stderr, "unknown command %q", args[0])
 }
@@ -890,4 +893,36 @@ func committedOrWarn(err error, stderr io.Writer) error {
 		return nil
 	}
 	return err
+}
+// ---- backup ----
+
+// runBackup writes a consistent copy of the database to FILE while a
+// server may be running; see backupDatabase.
+func runBackup(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("backup", stderr)
+	dbPath := dbFlag(fs, getenv)
+	// Flags may stand before or after FILE.
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return usageError(stderr, "backup needs FILE, the copy to write")
+	}
+	file := fs.Arg(0)
+	if err := parseFlags(fs, fs.Args()[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError(stderr, "unexpected argument %q", fs.Arg(0))
+	}
+	// Interrupted, the copy stops and its temporary file is removed.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	began := time.Now()
+	size, err := backupDatabase(ctx, *dbPath, file)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "backed up %s to %s: %d bytes, integrity_check ok, in %.1fs\n", *dbPath, file, size, time.Since(began).Seconds())
+	return nil
 }

@@ -225,7 +225,9 @@ func listTicketsSQL(owner user, f ticketFilter) (count, page string, args []any)
 	}
 	if f.Search != "" {
 		if useIndex {
-			cond("t.id IN (SELECT rowid FROM tickets_fts WHERE tickets_fts MATCH ?)", match)
+			// The tickets whose text changed in a transaction not yet
+			// re-indexed (by another program) are candidates too.
+			cond("t.id IN (SELECT rowid / 2 FROM tickets_fts WHERE tickets_fts MATCH ? UNION ALL SELECT fts_rowid / 2 FROM tickets_fts_changed)", match)
 		}
 		cond("ticketd_match(t.subject, t.description, ?)", needle)
 	}
@@ -274,6 +276,38 @@ func searchIndexMatch(needle string) (match string, ok bool) {
 	return `"` + strings.ReplaceAll(firstChars(needle, maxIndexedChars), `"`, `""`) + `"`, true
 }
 
+// The statements of reindexChanged, prepared with the writer's.
+const (
+	textChangedSQL    = "SELECT EXISTS (SELECT 1 FROM tickets_fts_changed)"
+	unindexChangedSQL = "DELETE FROM tickets_fts WHERE rowid IN (SELECT fts_rowid FROM tickets_fts_changed WHERE indexed)"
+	// In rowid order: FTS5 gathers rows in memory only while their rowids
+	// ascend, and writes out what it has at the first that does not.
+	indexChangedSQL = `
+		INSERT INTO tickets_fts (rowid, text)
+		SELECT c.fts_rowid, ticketd_fold(CASE c.fts_rowid % 2 WHEN 0 THEN t.subject ELSE t.description END)
+		FROM tickets_fts_changed c JOIN tickets t ON t.id = c.fts_rowid / 2
+		ORDER BY c.fts_rowid`
+	clearChangedSQL = "DELETE FROM tickets_fts_changed"
+)
+
+// reindexChanged brings tickets_fts up to date with the subjects and
+// descriptions the writer's transaction changed, which the triggers listed
+// in tickets_fts_changed. The writer runs it once per transaction, just
+// before committing, so that the index changes in the transaction of the
+// change, and once, however many changes the transaction holds.
+func (s *store) reindexChanged(ctx context.Context, tx *sql.Tx) error {
+	var changed bool
+	if err := s.stmt(ctx, tx, textChangedSQL).QueryRowContext(ctx).Scan(&changed); err != nil || !changed {
+		return err
+	}
+	for _, query := range []string{unindexChangedSQL, indexChangedSQL, clearChangedSQL} {
+		if _, err := s.stmt(ctx, tx, query).ExecContext(ctx); err != nil {
+			return fmt.Errorf("re-index changed tickets: %w", err)
+		}
+	}
+	return nil
+}
+
 // checkSearchIndex rebuilds tickets_fts when the folding it holds is not
 // foldCase's: after the file was written by a ticketd built with other
 // Unicode tables. Until then a search could miss a ticket whose text folds
@@ -293,7 +327,11 @@ func (s *store) checkSearchIndex(ctx context.Context) error {
 	defer tx.Rollback()
 	for _, query := range []string{
 		"INSERT INTO tickets_fts (tickets_fts) VALUES ('delete-all')",
-		"INSERT INTO tickets_fts (rowid, subject, description) SELECT id, ticketd_fold(subject), ticketd_fold(description) FROM tickets",
+		`INSERT INTO tickets_fts (rowid, text)
+		 SELECT 2 * id, ticketd_fold(subject) FROM tickets UNION ALL
+		 SELECT 2 * id + 1, ticketd_fold(description) FROM tickets
+		 ORDER BY 1`,
+		clearChangedSQL,
 		"UPDATE search_index SET unicode_version = ticketd_unicode_version()",
 	} {
 		if _, err := tx.ExecContext(ctx, query); err != nil {

@@ -114,7 +114,8 @@ func (s *store) catchUp() (busy bool) {
 }
 
 // commitBatch runs each op in its own SAVEPOINT, so that one op's failure
-// or zero-row result undoes only its own changes, and commits them all. It
+// or zero-row result undoes only its own changes, re-indexes the text they
+// changed for searches, and commits them all. It
 // returns an error only when the transaction as a whole failed.
 func (s *store) commitBatch(batch []*writeOp, results []error) error {
 	ctx := context.Background()
@@ -126,6 +127,9 @@ func (s *store) commitBatch(batch []*writeOp, results []error) error {
 	if len(batch) == 1 {
 		if results[0] = runOp(ctx, tx, batch[0]); results[0] != nil {
 			return nil // nothing to commit; the deferred rollback undoes it
+		}
+		if err := s.reindexChanged(ctx, tx); err != nil {
+			return err
 		}
 		return tx.Commit()
 	}
@@ -141,6 +145,9 @@ func (s *store) commitBatch(batch []*writeOp, results []error) error {
 		if _, err := s.stmt(ctx, tx, releaseSavepointSQL).ExecContext(ctx); err != nil {
 			return err
 		}
+	}
+	if err := s.reindexChanged(ctx, tx); err != nil {
+		return err
 	}
 	return tx.Commit()
 }
@@ -173,6 +180,7 @@ var preparedWrites = []string{
 	changeTicketSQL, updatedTicketSQL, ticketIDSQL, explainMissSQL, resolveTicketSQL, reopenTicketSQL,
 	staffStateSQL, staffUpdateSQL, deleteTicketSQL,
 	countViewSQL,
+	textChangedSQL, unindexChangedSQL, indexChangedSQL, clearChangedSQL,
 }
 
 // preparedReads are the read pool's statements, prepared once at start-up.
