@@ -894,6 +894,7 @@ func committedOrWarn(err error, stderr io.Writer) error {
 	}
 	return err
 }
+
 // ---- backup ----
 
 // runBackup writes a consistent copy of the database to FILE while a
