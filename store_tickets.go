@@ -379,7 +379,11 @@ func (s *store) reopenTicket(ctx context.Context, staff user, caseNumber string)
 		var id int64
 		err := s.stmt(ctx, tx, reopenTicketSQL).QueryRowContext(ctx, caseNumber).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
-			return s.explainMiss(ctx, tx, caseNumber, anyOwner, addedNotes{})
+			err = s.explainMiss(ctx, tx, caseNumber, anyOwner, addedNotes{})
+			if errors.Is(err, errLocked) {
+				return errOpen // open and locked: it is being open that refused it
+			}
+			return err
 		}
 		if err != nil {
 			return err
