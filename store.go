@@ -85,6 +85,9 @@ type store struct {
 	// counted and before the ticket is read: tests hold a fetch there.
 	beforeTicketRead func()
 
+	// changes tells the desk's live pages that tickets changed.
+	changes *ticketFeed
+
 	ops      chan *writeOp // to the writer goroutine
 	maxBatch int
 	// Counters for the log: writes committed or refused, and transactions.
@@ -164,6 +167,7 @@ func openStore(ctx context.Context, path string, opts storeOptions) (*store, err
 		prepared:      map[string]*sql.Stmt{},
 		preparedReads: map[string]*sql.Stmt{},
 		txStmts:       map[string]*sql.Stmt{},
+		changes:       newTicketFeed(),
 		ops:           make(chan *writeOp),
 		maxBatch:      opts.maxBatch,
 		closing:       make(chan struct{}),
@@ -238,6 +242,7 @@ func openPool(dsn string, conns int) (*sql.DB, error) {
 // close stops the writer after the writes it was given, then closes every
 // connection. The last to close checkpoints the WAL into the database file.
 func (s *store) close() error {
+	s.changes.close()
 	s.closed.Do(func() { close(s.closing) })
 	s.stopped.Wait()
 	return s.closeDBs()
