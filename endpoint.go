@@ -117,6 +117,14 @@ const (
 // Anything that is not an answer the contract lists is a fault: a 500 whose
 // body carries only a reference, logged beside the real error.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, style errorStyle, err error) {
+	status, body := errorAnswer(w, r, log, style, err)
+	writeJSON(w, status, body)
+}
+
+// errorAnswer is the status and body of err's answer (the desk shows the
+// same message on its pages), with the headers that go with it; a fault is
+// logged with its reference.
+func errorAnswer(w http.ResponseWriter, r *http.Request, log *slog.Logger, style errorStyle, err error) (int, errorBody) {
 	body := errorBody{}
 	status := 0
 	var ae *apiError
@@ -171,7 +179,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, style 
 	if style == plainErrors {
 		body.Help = nil // the seed's endpoint answers no Help
 	}
-	writeJSON(w, status, body)
+	return status, body
 }
 
 // newErrorRef returns an opaque id that ties a 500 answer to its log line.
