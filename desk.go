@@ -125,6 +125,13 @@ func (d *desk) parsePages() map[string]*template.Template {
 		"now":      func() string { return d.api.store.now().UTC().Format(time.RFC3339Nano) },
 		"priority": priorityName,
 		"same":     strings.EqualFold,
+		// The platform list's names, but general as tickets show it.
+		"platformLabel": func(name string) string {
+			if strings.EqualFold(name, generalPlatform) {
+				return generalPlatform
+			}
+			return name
+		},
 		"describe": func(s string) template.HTML { return template.HTML(d.descriptions.Sanitize(s)) },
 		"action":   historyAction,
 		"plural": func(n int64, one, many string) string {

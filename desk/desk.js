@@ -84,13 +84,22 @@ function swap(doc) {
   }
 }
 
+// Once the page is being left (a form sent, a link followed), it no longer
+// refreshes itself: a reload then would cancel the navigation.
+let leaving = false;
+document.addEventListener('submit', (e) => { if (!e.defaultPrevented) leaving = true; });
+window.addEventListener('beforeunload', () => { leaving = true; });
+window.addEventListener('pageshow', () => { leaving = false; });
+
 let running = false, again = false;
 async function refresh() {
+  if (leaving) return;
   if (running) { again = true; return; }
   running = true;
   try {
     const res = await fetch(location.href, { headers: { 'X-Desk-Live': '1' }, credentials: 'same-origin', cache: 'no-store' });
     const path = new URL(res.url).pathname;
+    if (leaving) return;
     if (res.status === 404 || (res.redirected && path !== location.pathname)) {
       location.reload(); // gone, or signed out: the server says what to do
       return;
