@@ -24,13 +24,13 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
-	"mime"
 	"net"
 	"net/http"
 	"net/url"
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
@@ -71,9 +71,6 @@ func withSecureCookies(on bool) serverOption {
 // desk serves the web desk.
 type desk struct {
 	api           *api
-	pages         map[string]*template.Template
-	assets        map[string]deskAsset
-	descriptions  *bluemonday.Policy
 	origins       *http.CrossOriginProtection
 	secureCookies bool
 	// liveInterval is the least time between two events of one stream, so
@@ -91,7 +88,6 @@ type deskAsset struct {
 func newDesk(a *api, cfg serverConfig) *desk {
 	d := &desk{
 		api:           a,
-		assets:        map[string]deskAsset{},
 		origins:       http.NewCrossOriginProtection(),
 		secureCookies: cfg.secureCookies,
 		liveInterval:  cfg.liveInterval,
@@ -99,30 +95,57 @@ func newDesk(a *api, cfg serverConfig) *desk {
 	if d.liveInterval == 0 {
 		d.liveInterval = 250 * time.Millisecond
 	}
-	// Descriptions keep the tags the API family allows in them, without
-	// attributes; everything else a user wrote is text.
-	d.descriptions = bluemonday.NewPolicy()
-	d.descriptions.AllowElements("b", "strong", "i", "em", "p", "br", "hr")
+	return d
+}
 
-	for _, name := range []string{"desk.css", "desk.js", "icon.svg"} {
+// The desk's templates, files and sanitizer are made on first use, once
+// per process: a server that serves no desk page keeps none of them in
+// memory (parsed templates are ~300 KB that every collection marks).
+var (
+	deskPages  = sync.OnceValue(parseDeskPages)
+	deskAssets = sync.OnceValue(loadDeskAssets)
+	// descriptionPolicy keeps the tags the API family allows in
+	// descriptions, without attributes; everything else a user wrote is
+	// text. A bluemonday policy is safe for concurrent use.
+	descriptionPolicy = sync.OnceValue(func() *bluemonday.Policy {
+		p := bluemonday.NewPolicy()
+		p.AllowElements("b", "strong", "i", "em", "p", "br", "hr")
+		return p
+	})
+)
+
+// deskContentTypes are the desk's files' types (fixed: the mime package
+// would read the system's tables for them).
+var deskContentTypes = map[string]string{
+	"desk.css": "text/css; charset=utf-8",
+	"desk.js":  "text/javascript; charset=utf-8",
+	"icon.svg": "image/svg+xml",
+}
+
+func loadDeskAssets() map[string]deskAsset {
+	assets := map[string]deskAsset{}
+	for name, contentType := range deskContentTypes {
 		body, err := deskFiles.ReadFile("desk/" + name)
 		if err != nil {
 			panic(err) // embedded at build time
 		}
 		sum := sha256.Sum256(body)
-		d.assets[name] = deskAsset{body: body, contentType: mime.TypeByExtension(path.Ext(name)), version: hex.EncodeToString(sum[:6])}
+		assets[name] = deskAsset{body: body, contentType: contentType, version: hex.EncodeToString(sum[:6])}
 	}
-	d.pages = d.parsePages()
-	return d
+	return assets
 }
 
-// parsePages parses each page with the layout it fills in.
-func (d *desk) parsePages() map[string]*template.Template {
+// timeStamp is a time to show, and the now it is shown at.
+type timeStamp struct{ T, Now time.Time }
+
+// parseDeskPages parses each page with the layout it fills in.
+func parseDeskPages() map[string]*template.Template {
 	funcs := template.FuncMap{
-		"ago":      func(t time.Time) string { return relativeTime(t, d.api.store.now()) },
+		"stamp":    func(t, now time.Time) timeStamp { return timeStamp{t, now} },
+		"ago":      relativeTime,
 		"exact":    exactTime,
 		"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"now":      func() string { return d.api.store.now().UTC().Format(time.RFC3339Nano) },
+		"isoNano":  func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
 		"priority": priorityName,
 		"same":     strings.EqualFold,
 		// The platform list's names, but general as tickets show it.
@@ -132,7 +155,7 @@ func (d *desk) parsePages() map[string]*template.Template {
 			}
 			return name
 		},
-		"describe": func(s string) template.HTML { return template.HTML(d.descriptions.Sanitize(s)) },
+		"describe": func(s string) template.HTML { return template.HTML(descriptionPolicy().Sanitize(s)) },
 		"action":   historyAction,
 		"plural": func(n int64, one, many string) string {
 			if n == 1 {
@@ -140,7 +163,7 @@ func (d *desk) parsePages() map[string]*template.Template {
 			}
 			return strconv.FormatInt(n, 10) + " " + many
 		},
-		"asset": func(name string) string { return "/desk/assets/" + name + "?v=" + d.assets[name].version },
+		"asset": func(name string) string { return "/desk/assets/" + name + "?v=" + deskAssets()[name].version },
 	}
 	base := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(deskFiles, "desk/layout.html"))
 	pages := map[string]*template.Template{}
@@ -193,6 +216,7 @@ type deskRequest struct {
 
 // page is what a template renders. The fields a page does not use stay empty.
 type page struct {
+	Now    time.Time // the store's clock, for relative times
 	Title  string
 	Me     *user
 	Live   bool // the page follows the event stream
@@ -220,7 +244,8 @@ func setDeskHeaders(w http.ResponseWriter) {
 // fault is a clean 500.
 func (d *desk) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
 	var buf bytes.Buffer
-	if err := d.pages[name].ExecuteTemplate(&buf, "layout.html", p); err != nil {
+	p.Now = d.api.store.now()
+	if err := deskPages()[name].ExecuteTemplate(&buf, "layout.html", p); err != nil {
 		d.fault(w, r, fmt.Errorf("render %s: %w", name, err))
 		return
 	}
@@ -315,8 +340,8 @@ func (d *desk) signedIn(h func(ctx context.Context, dr *deskRequest)) httprouter
 		ds, token, err := d.currentSession(w, r)
 		switch {
 		case errors.Is(err, errInvalidToken):
-			if _, had := r.Cookie(sessionCookie); had == nil {
-				d.clearSessionCookie(w, r)
+			if _, noCookie := r.Cookie(sessionCookie); noCookie == nil {
+				d.clearSessionCookie(w, r) // a dead session's cookie
 			}
 			if r.Method == http.MethodGet {
 				redirect(w, "/desk/login")
@@ -947,7 +972,7 @@ func (d *desk) events(w http.ResponseWriter, r *http.Request, _ httprouter.Param
 // ---- static files ----
 
 func (d *desk) asset(w http.ResponseWriter, r *http.Request, params httprouter.Params) {
-	a, ok := d.assets[params.ByName("name")]
+	a, ok := deskAssets()[params.ByName("name")]
 	if !ok {
 		writeError(w, r, d.api.log, codedErrors, errRouteNotFound)
 		return
