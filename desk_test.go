@@ -1080,3 +1080,30 @@ func BenchmarkDeskPage(b *testing.B) {
 		})
 	}
 }
+
+// TestPlatformFilterFolding: the platform filter compares ASCII values
+// with NOCASE and folds the others (store_search.go): both find what
+// foldCase makes equal, and nothing else.
+func TestPlatformFilterFolding(t *testing.T) {
+	e := newTestEnv(t, withPlatforms("café,kiosk,web"))
+	key, alice := e.addUser("alice@example.com", "Alice", false)
+	for _, value := range []string{"CAFÉ", "café", "Cafe", "\u212Aiosk", "KIOSK", "kiosks", "Web", "wEB", "webs", "W\u0307eb"} {
+		if _, err := e.store.createTicket(context.Background(), alice, newTicket{Subject: value, Description: "d", Priority: 2, ResourceAffected: value}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for platform, want := range map[string][]string{
+		"Café":  {"café", "CAFÉ"},
+		"KIOSK": {"KIOSK", "\u212Aiosk"},
+		"web":   {"wEB", "Web"},
+	} {
+		r := e.post("/tickets/fetchOpenTickets", key, `{"platform":"`+platform+`"}`)
+		var got []string
+		for _, m := range regexp.MustCompile(`"Subject":"([^"]*)"`).FindAllStringSubmatch(r.body, -1) {
+			got = append(got, m[1])
+		}
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("platform %q found %q, want %q", platform, got, want)
+		}
+	}
+}

@@ -224,11 +224,17 @@ func listTicketsSQL(owner user, f ticketFilter) (count, page string, args []any)
 		}
 		cond("ticketd_match(t.subject, t.description, ?)", needle)
 	}
-	if f.Platform != "" {
-		cond("ticketd_fold(t.resource_affected) = ?", foldCase(f.Platform))
-	}
 	if f.Priority != 0 {
 		cond("t.priority = ?", f.Priority)
+	}
+	if f.Platform != "" {
+		// An ASCII value folds as NOCASE compares (and to no non-ASCII
+		// name): only the rare value with other characters costs a call of
+		// ticketd_fold. Across 100,000 open tickets the staff list's count
+		// took 45 ms with a call per row, 14 ms so (BenchmarkDeskPage).
+		folded := foldCase(f.Platform)
+		cond(`CASE WHEN t.resource_affected GLOB '*[^ -~]*' THEN ticketd_fold(t.resource_affected) = ?
+		      ELSE t.resource_affected = ? COLLATE NOCASE END`, folded, folded)
 	}
 	where := ""
 	if len(conds) > 0 {
