@@ -92,13 +92,14 @@ type authenticator struct {
 	checkMu   sync.Mutex   // one reader of the database version at a time
 	checkedAt atomic.Int64 // UnixNano of the last read of the version
 
-	mu      sync.Mutex
-	bell    bellState
-	bellOK  bool
-	version int64 // the credentials version the cache belongs to
-	keys    map[[sha256.Size]byte]keyRecord
-	usage   map[int64]*keyUsage // by key id
-	unsaved []keyUse            // counts of past months not yet saved
+	mu       sync.Mutex
+	bell     bellState
+	bellOK   bool
+	version  int64 // the credentials version the caches belong to
+	keys     map[[sha256.Size]byte]keyRecord
+	sessions map[[sha256.Size]byte]deskSession // the desk's, by the hash of their token
+	usage    map[int64]*keyUsage               // by key id
+	unsaved  []keyUse                          // counts of past months not yet saved
 }
 
 // keyUsage is one key's use in the current month.
@@ -114,10 +115,11 @@ const maxCachedKeys = 10_000
 
 func newAuthenticator(s *store, rateLimit int) *authenticator {
 	a := &authenticator{
-		store: s,
-		now:   time.Now,
-		keys:  make(map[[sha256.Size]byte]keyRecord),
-		usage: make(map[int64]*keyUsage),
+		store:    s,
+		now:      time.Now,
+		keys:     make(map[[sha256.Size]byte]keyRecord),
+		sessions: make(map[[sha256.Size]byte]deskSession),
+		usage:    make(map[int64]*keyUsage),
 	}
 	if rateLimit > 0 {
 		a.limiter = newRateLimiter(rateLimit, time.Minute)
@@ -182,10 +184,7 @@ func (a *authenticator) liveKey(ctx context.Context, hash [sha256.Size]byte) (ke
 	// rings it again, and the next request sees that.
 	bell, bellOK := a.store.credentialsBell()
 	a.mu.Lock()
-	if !bellOK || !a.bellOK || bell != a.bell || version != a.version {
-		clear(a.keys)
-		a.bell, a.bellOK, a.version = bell, bellOK, version
-	}
+	a.syncCachesLocked(bell, bellOK, version)
 	k, cached := a.keys[hash]
 	a.mu.Unlock()
 	if cached {
@@ -199,7 +198,7 @@ func (a *authenticator) liveKey(ctx context.Context, hash [sha256.Size]byte) (ke
 		return keyRecord{}, fmt.Errorf("authenticate: %w", err)
 	}
 	a.mu.Lock()
-	if bellOK && a.bellOK && bell == a.bell && version == a.version {
+	if a.cachesAtLocked(bell, bellOK, version) {
 		if len(a.keys) >= maxCachedKeys {
 			clear(a.keys)
 		}
@@ -207,6 +206,126 @@ func (a *authenticator) liveKey(ctx context.Context, hash [sha256.Size]byte) (ke
 	}
 	a.mu.Unlock()
 	return k, nil
+}
+
+// syncCachesLocked empties the caches of keys and sessions unless they
+// belong to this state of the doorbell and the credentials version.
+func (a *authenticator) syncCachesLocked(bell bellState, bellOK bool, version int64) {
+	if !a.cachesAtLocked(bell, bellOK, version) {
+		clear(a.keys)
+		clear(a.sessions)
+		a.bell, a.bellOK, a.version = bell, bellOK, version
+	}
+}
+
+// cachesAtLocked reports whether the caches belong to this state, so that
+// what was read from the database under it may be added.
+func (a *authenticator) cachesAtLocked(bell bellState, bellOK bool, version int64) bool {
+	return bellOK && a.bellOK && bell == a.bell && version == a.version
+}
+
+// keyUser returns the user of a live key typed into the desk's sign-in
+// form, and the key's id: errInvalidToken for anything but a live key,
+// errDisabled for a disabled user's. The desk's use is not an API call: it
+// is neither counted nor rate-limited.
+func (a *authenticator) keyUser(ctx context.Context, key string) (user, int64, error) {
+	if !wellFormedKey(key) {
+		return user{}, 0, errInvalidToken
+	}
+	k, err := a.liveKey(ctx, sha256.Sum256([]byte(key)))
+	if err != nil {
+		return user{}, 0, err
+	}
+	if k.User.Disabled {
+		return user{}, 0, errDisabled
+	}
+	return k.User, k.ID, nil
+}
+
+// sessionTokenLen is the length of a desk session's token and of a sign-in
+// link's: 32 random bytes in URL-safe base64.
+const sessionTokenLen = 43
+
+// newSessionToken returns a fresh random token for a desk session or a
+// sign-in link, and the SHA-256 hash under which it is stored.
+func newSessionToken() (token string, hash []byte) {
+	var b [32]byte
+	crand.Read(b[:])
+	token = keyEncoding.EncodeToString(b[:])
+	return token, hashKey(token)
+}
+
+// wellFormedSessionToken reports whether token has newSessionToken's shape;
+// no other string is looked up.
+func wellFormedSessionToken(token string) bool {
+	if len(token) != sessionTokenLen {
+		return false
+	}
+	b, err := keyEncoding.DecodeString(token)
+	return err == nil && len(b) == 32
+}
+
+// session returns the live desk session whose cookie carries token, else
+// errInvalidToken. Sessions are cached as keys are, under the same
+// doorbell and credentials version, so that signing out, a revoked key or
+// a disabled user ends a session on the next request, in every server on
+// the file. A session used after sessionTouchInterval has its last use
+// written (touched reports that), and one unused for sessionIdle has
+// ended.
+func (a *authenticator) session(ctx context.Context, token string) (ds deskSession, touched bool, err error) {
+	if !wellFormedSessionToken(token) {
+		return deskSession{}, false, errInvalidToken
+	}
+	hash := sha256.Sum256([]byte(token))
+	version, err := a.currentVersion(ctx)
+	if err != nil {
+		return deskSession{}, false, fmt.Errorf("desk session: %w", err)
+	}
+	bell, bellOK := a.store.credentialsBell()
+	a.mu.Lock()
+	a.syncCachesLocked(bell, bellOK, version)
+	ds, cached := a.sessions[hash]
+	a.mu.Unlock()
+	if !cached {
+		ds, err = a.store.lookupSession(ctx, hash[:])
+		if errors.Is(err, errNotFound) {
+			return deskSession{}, false, errInvalidToken
+		}
+		if err != nil {
+			return deskSession{}, false, fmt.Errorf("desk session: %w", err)
+		}
+	}
+	now := a.store.millis()
+	if now-ds.LastSeen >= sessionIdle.Milliseconds() {
+		a.mu.Lock()
+		delete(a.sessions, hash)
+		a.mu.Unlock()
+		return deskSession{}, false, errInvalidToken
+	}
+	if now-ds.LastSeen >= sessionTouchInterval.Milliseconds() {
+		if ds.LastSeen, err = a.store.touchSession(ctx, ds.ID); err != nil {
+			return deskSession{}, false, fmt.Errorf("desk session: %w", err)
+		}
+		touched = true
+	}
+	a.mu.Lock()
+	if a.cachesAtLocked(bell, bellOK, version) {
+		if len(a.sessions) >= maxCachedKeys {
+			clear(a.sessions)
+		}
+		a.sessions[hash] = ds
+	}
+	a.mu.Unlock()
+	return ds, touched, nil
+}
+
+// forgetSession drops a session from this server's cache at once (signing
+// out also rings the doorbell, for every server).
+func (a *authenticator) forgetSession(token string) {
+	hash := sha256.Sum256([]byte(token))
+	a.mu.Lock()
+	delete(a.sessions, hash)
+	a.mu.Unlock()
 }
 
 // currentVersion returns the credentials version, read from the database

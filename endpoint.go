@@ -620,6 +620,25 @@ func (a *api) staffEndpoint(h apiHandler) httprouter.Handle {
 
 var errAdminRequired = &apiError{status: http.StatusForbidden, message: "Administrator access required"}
 
+// requireAdmin is the staff endpoints' rule: admins only.
+func requireAdmin(c caller) error {
+	if !c.Admin {
+		return errAdminRequired
+	}
+	return nil
+}
+
+// staffOnly refuses h to anyone but an admin, for callers that reach a
+// staff handler other than through its route (the desk).
+func staffOnly(h apiHandler) apiHandler {
+	return func(ctx context.Context, c caller, req request) (int, any, error) {
+		if err := requireAdmin(c); err != nil {
+			return 0, nil, err
+		}
+		return h(ctx, c, req)
+	}
+}
+
 func (a *api) route(style errorStyle, body bodyUse, adminOnly bool, h apiHandler) httprouter.Handle {
 	return func(w http.ResponseWriter, r *http.Request, params httprouter.Params) {
 		status, resp, err := a.serve(r, params, body, adminOnly, h)
@@ -636,8 +655,10 @@ func (a *api) serve(r *http.Request, params httprouter.Params, body bodyUse, adm
 	if err != nil {
 		return 0, nil, err
 	}
-	if adminOnly && !caller.Admin {
-		return 0, nil, errAdminRequired
+	if adminOnly {
+		if err := requireAdmin(caller); err != nil {
+			return 0, nil, err
+		}
 	}
 	req := request{fields: fields{}, params: params, userAgent: r.UserAgent(), clientIP: peerAddress(r)}
 	switch body {

@@ -85,6 +85,18 @@ type envConfig struct {
 	cors      corsPolicy
 	platforms *platformList
 	rateLimit int
+	realClock bool
+	server    []serverOption
+}
+
+// withRealClock runs the env on the real clock: what a browser sees.
+func withRealClock() envOption {
+	return func(c *envConfig) { c.realClock = true }
+}
+
+// withServerOptions passes options to newServer.
+func withServerOptions(opts ...serverOption) envOption {
+	return func(c *envConfig) { c.server = append(c.server, opts...) }
 }
 
 func withCORS(flagValue string) envOption {
@@ -122,15 +134,20 @@ func newTestEnv(t testing.TB, opts ...envOption) *testEnv {
 	}
 	seed := [32]byte{'t', 'i', 'c', 'k', 'e', 't', 'd'}
 	logger := slog.New(slog.NewTextHandler(e.logs, nil))
-	st, err := openStore(context.Background(), e.dbPath, storeOptions{now: e.clock.now, seed: &seed, log: logger})
+	now := e.clock.now
+	if cfg.realClock {
+		now = nil
+	}
+	st, err := openStore(context.Background(), e.dbPath, storeOptions{now: now, seed: &seed, log: logger})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
 	e.store = st
 	e.auth = newAuthenticator(st, cfg.rateLimit)
-	srv := httptest.NewServer(newServer(st, e.auth, cfg.platforms, logger, cfg.cors))
+	srv := httptest.NewServer(newServer(st, e.auth, cfg.platforms, logger, cfg.cors, cfg.server...))
 	e.url, e.client = srv.URL, srv.Client()
 	t.Cleanup(func() {
+		st.changes.close() // as serve's shutdown does: the desk's event streams end
 		srv.Close()
 		if err := st.close(); err != nil {
 			t.Errorf("close store: %v", err)

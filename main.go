@@ -40,7 +40,7 @@ func main() {
 
 const usageText = `usage:
   ticketd [serve] [-addr 127.0.0.1:8080] [-db ticketd.db] [-sync normal|full] [-cors ORIGINS] [-demo]
-          [-platforms LIST] [-rate-limit N] [-max-batch 64]
+          [-platforms LIST] [-rate-limit N] [-secure-cookies] [-max-batch 64]
   ticketd key create -email EMAIL [-name "Full Name"] [-admin] [-db FILE]
   ticketd key list   [-db FILE]
   ticketd key revoke KEY_ID [-db FILE]
@@ -48,6 +48,7 @@ const usageText = `usage:
   ticketd user set -email EMAIL [-name N] [-admin|-admin=false] [-mobile M] [-language L] [-max-api-calls N] [-db FILE]
   ticketd user disable|enable -email EMAIL [-db FILE]
   ticketd backup FILE [-db FILE]
+  ticketd link -email EMAIL [-addr HOST:PORT] [-db FILE]
 `
 
 var (
@@ -101,6 +102,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return usageError(stderr, "unknown user command %q", args[1])
 	case "backup":
 		return runBackup(ctx, args[1:], getenv, stdout, stderr)
+	case "link":
+		return runLink(ctx, args[1:], getenv, stdout, stderr)
 	}
 	return usageError(stderr, "unknown command %q", args[0])
 }
@@ -147,6 +150,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	maxBatch := fs.Int("max-batch", defaultMaxBatch, "most writes committed in one transaction (1: one transaction per request)")
 	platformsFlag := fs.String("platforms", "", "comma-separated platform names replacing the default list")
 	rateLimit := fs.Int("rate-limit", 0, "API calls each user may make in any 60 seconds (0: no limit)")
+	secureCookies := fs.Bool("secure-cookies", false, "mark the desk's session cookie Secure also without TLS (behind a TLS proxy)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -192,18 +196,22 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer st.close()
-	if err := announceKeys(ctx, st, *demo, *dbPath, stdout); err != nil {
-		return err
-	}
-
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	// The demo's sign-in links need the address the server listens on.
+	if err := announceKeys(ctx, st, *demo, *dbPath, deskBaseURL(ln.Addr().String()), stdout); err != nil {
+		ln.Close()
+		return err
+	}
 	fmt.Fprintf(stdout, "ticketd listening on http://%s\n", ln.Addr())
 
 	auth := newAuthenticator(st, *rateLimit)
-	srv := newHTTPServer(newServer(st, auth, platforms, logger, parseCORS(*corsFlag)), logger, defaultLimits)
+	srv := newHTTPServer(newServer(st, auth, platforms, logger, parseCORS(*corsFlag), withSecureCookies(*secureCookies)), logger, defaultLimits)
+	// Shutdown waits for requests in flight; the desk's event streams end
+	// only when told.
+	srv.RegisterOnShutdown(st.changes.close)
 	return serveUntilDone(ctx, srv, ln, st, auth, logger)
 }
 
@@ -254,7 +262,7 @@ func tuneProcs(getenv func(string) string) {
 var defaultProcs = runtime.GOMAXPROCS(0)
 
 // announceKeys runs -demo, and tells a user with no keys how to make one.
-func announceKeys(ctx context.Context, st *store, demo bool, dbPath string, stdout io.Writer) error {
+func announceKeys(ctx context.Context, st *store, demo bool, dbPath, deskURL string, stdout io.Writer) error {
 	users, keys, err := st.countUsersAndKeys(ctx)
 	if err != nil {
 		return err
@@ -263,7 +271,7 @@ func announceKeys(ctx context.Context, st *store, demo bool, dbPath string, stdo
 		if users > 0 {
 			fmt.Fprintln(stdout, "-demo: the database already has users; nothing was added")
 		} else {
-			return seedDemo(ctx, st, stdout)
+			return seedDemo(ctx, st, deskURL, stdout)
 		}
 	}
 	if keys == 0 {
@@ -272,10 +280,10 @@ func announceKeys(ctx context.Context, st *store, demo bool, dbPath string, stdo
 	return nil
 }
 
-// seedDemo creates a demo customer and a demo admin with a key each, and
-// the customer's sample tickets: one assigned to the admin, one with the
-// admin's reply, one closed.
-func seedDemo(ctx context.Context, st *store, stdout io.Writer) error {
+// seedDemo creates a demo customer and a demo admin with a key and a desk
+// sign-in link each, and the customer's sample tickets: one assigned to the
+// admin, one with the admin's reply, one closed.
+func seedDemo(ctx context.Context, st *store, deskURL string, stdout io.Writer) error {
 	customerKey, customer, err := demoUser(ctx, st, "demo@example.com", "Demo User", false)
 	if err != nil {
 		return err
@@ -308,6 +316,13 @@ func seedDemo(ctx context.Context, st *store, stdout io.Writer) error {
 		strings.Join(cases[:3], " "), cases[1], cases[2], cases[3])
 	fmt.Fprintf(stdout, "demo: customer API key (shown only now): %s\n", customerKey)
 	fmt.Fprintf(stdout, "demo: staff admin@example.com, API key (shown only now): %s\n", adminKey)
+	for _, u := range []user{customer, admin} {
+		link, err := newSignInLink(ctx, st, u.Email, deskURL)
+		if err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		fmt.Fprintf(stdout, "demo: desk sign-in for %s (one use, 15 minutes): %s\n", u.Email, link)
+	}
 	return nil
 }
 
@@ -467,11 +482,32 @@ func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, st *
 	}
 }
 
-// newServer builds the whole HTTP API: every route, and the answers for
-// unknown paths, wrong methods and panics.
-func newServer(st *store, auth *authenticator, platforms *platformList, logger *slog.Logger, cors corsPolicy) http.Handler {
+// newServer builds the whole HTTP API and the web desk: every route, and
+// the answers for unknown paths, wrong methods and panics.
+func newServer(st *store, auth *authenticator, platforms *platformList, logger *slog.Logger, cors corsPolicy, opts ...serverOption) http.Handler {
 	a := &api{store: st, auth: auth, platforms: platforms, log: logger}
 	a.mcp = newMCPEndpoint(a, cors)
+	var cfg serverConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	router := newRouter(a, a.routes())
+	// The desk never answers CORS: only the API is wrapped.
+	apiHandler := cors.wrap(router, router)
+	deskRouter := newRouter(a, newDesk(a, cfg).routes())
+	return logRequests(logger, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isDeskPath(r.URL.Path) {
+			deskRouter.ServeHTTP(w, r)
+			return
+		}
+		apiHandler.ServeHTTP(w, r)
+	}))
+}
+
+// newRouter serves routes, with the API's answers for unknown paths,
+// wrong methods and panics.
+func newRouter(a *api, routes []route) *httprouter.Router {
+	logger := a.log
 	router := httprouter.New()
 	// An API answers; it does not redirect.
 	router.RedirectTrailingSlash = false
@@ -479,7 +515,7 @@ func newServer(st *store, auth *authenticator, platforms *platformList, logger *
 	router.HandleOPTIONS = false
 	router.HandleMethodNotAllowed = true
 
-	for _, rt := range a.routes() {
+	for _, rt := range routes {
 		router.Handle(rt.method, rt.path, rt.handle)
 	}
 
@@ -497,7 +533,7 @@ func newServer(st *store, auth *authenticator, platforms *platformList, logger *
 		}
 		writeError(w, r, logger, errorStyleOf(r.URL.Path), fmt.Errorf("panic: %v\n%s", v, debug.Stack()))
 	}
-	return logRequests(logger, cors.wrap(router, router))
+	return router
 }
 
 // errorStyleOf is the error style of the endpoint at path.
@@ -621,7 +657,8 @@ func (s *statusRecorder) WriteHeader(code int) {
 	s.ResponseWriter.WriteHeader(code)
 }
 
-// Unwrap lets http.NewResponseController reach the connection.
+// Unwrap lets http.ResponseController reach the connection: the desk's
+// event streams flush and lift the write deadline through it.
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func (s *statusRecorder) Write(b []byte) (int, error) {
@@ -865,6 +902,38 @@ func runUserEnable(ctx context.Context, enable bool, args []string, getenv func(
 		done = "enabled"
 	}
 	return changeUser(ctx, *dbPath, address, userChange{Disabled: &disabled}, stdout, stderr, done)
+}
+
+// ---- link ----
+
+func runLink(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("link", stderr)
+	email := fs.String("email", "", "the user's e-mail address (required)")
+	addr := fs.String("addr", envOr(getenv, "TICKETD_ADDR", "127.0.0.1:8080"), "the desk's address, HOST:PORT or a URL (env TICKETD_ADDR)")
+	dbPath := dbFlag(fs, getenv)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	address, err := emailFlag(fs, stderr, *email)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, *dbPath, storeOptions{})
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	link, err := newSignInLink(ctx, st, address, deskBaseURL(*addr))
+	switch {
+	case errors.Is(err, errNotFound):
+		return fmt.Errorf("no user with e-mail %q", address)
+	case errors.Is(err, errDisabled):
+		return fmt.Errorf("user %s is disabled; enable them first (ticketd user enable -email %s)", address, address)
+	case err != nil:
+		return err
+	}
+	fmt.Fprintln(stdout, link)
+	return nil
 }
 
 // changeUser applies ch and says so; running servers honour it on their

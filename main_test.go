@@ -32,7 +32,11 @@ func TestRouting(t *testing.T) {
 		wantAllow    string
 	}{
 		{"POST", "/nope", 404, ""},
-		{"GET", "/", 404, ""},
+		{"POST", "/", 405, "GET"}, // GET / is the desk
+		{"GET", "/desk", 404, ""},
+		{"GET", "/desk/", 404, ""},
+		{"PUT", "/desk/login", 405, "GET, POST"},
+		{"GET", "/desk/logout", 405, "POST"},
 		{"POST", "/tickets/update/", 404, ""},
 		{"POST", "/Tickets/update", 404, ""},
 		{"POST", "/tickets/UPDATE", 404, ""},
@@ -508,16 +512,33 @@ func TestServeDemo(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "demo.db")
 	ctx, cancel := context.WithCancel(context.Background())
 	p := startServe(t, ctx, func(string) string { return "" }, "-demo", "-db", db)
-	if len(p.lines) != 3 {
+	if len(p.lines) != 5 {
 		t.Fatalf("demo printed %q", p.lines)
 	}
 	m := regexp.MustCompile(`^demo: customer demo@example\.com, open tickets (\d{7}) (\d{7}) (\d{7}) \((\d{7}) assigned to the admin, (\d{7}) with a staff reply\), closed ticket (\d{7})$`).
 		FindStringSubmatch(p.lines[0])
 	k := regexp.MustCompile(`^demo: customer API key \(shown only now\): (tkd_[A-Za-z0-9_-]{43})$`).FindStringSubmatch(p.lines[1])
 	a := regexp.MustCompile(`^demo: staff admin@example\.com, API key \(shown only now\): (tkd_[A-Za-z0-9_-]{43})$`).FindStringSubmatch(p.lines[2])
+	links := make([]string, 2)
+	for i, email := range []string{"demo@example.com", "admin@example.com"} {
+		l := regexp.MustCompile(`^demo: desk sign-in for ` + regexp.QuoteMeta(email) + ` \(one use, 15 minutes\): (` + regexp.QuoteMeta(p.addr) + `/desk/link\?token=[A-Za-z0-9_-]{43})$`).FindStringSubmatch(p.lines[3+i])
+		if l == nil {
+			t.Fatalf("demo printed %q", p.lines)
+		}
+		links[i] = l[1]
+	}
 	if m == nil || k == nil || a == nil || m[4] != m[2] || m[5] != m[3] {
 		t.Fatalf("demo printed %q", p.lines)
 	}
+	// Each link signs its user in to the desk: the customer sees their
+	// tickets, the admin the queue.
+	desk := &testEnv{t: t, url: p.addr}
+	customer, staff := desk.deskClient(t), desk.deskClient(t)
+	customer.spendLink(links[0])
+	staff.spendLink(links[1])
+	customer.get("/").expectPage(t, 200, "Your tickets", "Demo User", "3 tickets open", "Typo on the rules page")
+	staff.get("/").expectPage(t, 200, "Queue", "Demo Admin", "3 tickets open", "Winner export times out")
+	staff.get("/?assigned=me").expectPage(t, 200, "1 ticket open", "Winner export times out")
 	m[4] = m[6] // the closed ticket
 	key, adminKey := k[1], a[1]
 	// The admin is staff: the assigned ticket is in their queue, with the customer's others.

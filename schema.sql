@@ -179,3 +179,26 @@ CREATE TABLE search_index (
     unicode_version TEXT    NOT NULL
 ) STRICT;
 INSERT INTO search_index (id, unicode_version) VALUES (1, ticketd_unicode_version());
+
+-- The web desk's sessions: the SHA-256 of the cookie's random token, never
+-- the token. A session ends when it is deleted (signing out; its key
+-- revoked or its user disabled, in the same transaction) or 30 days after
+-- last_seen_at, which is written at most once an hour.
+CREATE TABLE desk_sessions (
+    id           INTEGER PRIMARY KEY,
+    hash         BLOB    NOT NULL UNIQUE,
+    user_id      INTEGER NOT NULL REFERENCES users (id),
+    key_id       INTEGER REFERENCES api_keys (id),   -- NULL: it began with a sign-in link
+    created_at   INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX desk_sessions_user ON desk_sessions (user_id);
+CREATE INDEX desk_sessions_key ON desk_sessions (key_id);
+
+-- One-time desk sign-in links (ticketd link): the SHA-256 of the link's
+-- token. Spending one deletes it; it is dead past expires_at.
+CREATE TABLE desk_links (
+    hash       BLOB    PRIMARY KEY,
+    user_id    INTEGER NOT NULL REFERENCES users (id),
+    expires_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;

@@ -255,6 +255,10 @@ func TestStaffResolveAndReopen(t *testing.T) {
 	f.post("/staff/tickets/reopen", f.adaKey, f.fill(`{"CaseId":"{open}"}`)).expect(t, 400, codedMsg("Ticket is already open"))
 	f.post("/staff/tickets/update", f.adaKey, f.fill(`{"CaseId":"{bobOpen}","Locked":true}`))
 	f.post("/staff/tickets/reopen", f.adaKey, f.fill(`{"CaseId":"{bobOpen}"}`)).expect(t, 400, codedMsg("Ticket is already open"))
+	// Open and locked too: still "already open", not a fault.
+	f.post("/staff/tickets/update", f.samKey, f.fill(`{"CaseId":"{open}","Locked":true}`))
+	f.post("/staff/tickets/reopen", f.adaKey, f.fill(`{"CaseId":"{open}"}`)).expect(t, 400, codedMsg("Ticket is already open"))
+	f.post("/staff/tickets/update", f.samKey, f.fill(`{"CaseId":"{open}","Locked":false}`))
 	f.post("/staff/tickets/reopen", f.adaKey, f.fill(`{"CaseId":"{missing}"}`)).expect(t, 404, wantStaffNotFound)
 	f.post("/staff/tickets/reopen", f.adaKey, `{"CaseId":[]}`).expect(t, 400, codedMsg("CaseId must be a string"))
 	// The customer's own resolve works on the reopened ticket.

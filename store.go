@@ -98,6 +98,8 @@ type store struct {
 	file          os.FileInfo
 	gone          atomic.Bool
 	log           *slog.Logger
+	// changes tells the desk's live pages that tickets changed.
+	changes *ticketFeed
 
 	ops      chan *writeOp // to the writer goroutine
 	maxBatch int
@@ -182,6 +184,7 @@ func openStore(ctx context.Context, path string, opts storeOptions) (*store, err
 		prepared:      map[string]*sql.Stmt{},
 		preparedReads: map[string]*sql.Stmt{},
 		txStmts:       map[string]*sql.Stmt{},
+		changes:       newTicketFeed(),
 		ops:           make(chan *writeOp),
 		maxBatch:      opts.maxBatch,
 		closing:       make(chan struct{}),
@@ -361,6 +364,7 @@ func openPool(dsn string, conns int) (*sql.DB, error) {
 // close stops the writer after the writes it was given, then closes every
 // connection. The last to close checkpoints the WAL into the database file.
 func (s *store) close() error {
+	s.changes.close()
 	s.closed.Do(func() { close(s.closing) })
 	s.stopped.Wait()
 	return s.closeDBs()

@@ -40,7 +40,7 @@ type ticketEntry struct {
 	Date      time.Time
 	Text      string // the note, or the statistics action
 	UserToken string // statistics only
-	Author    *user  // notes only; nil for the system's own
+	Author    *user  // of a note (nil for the system's own), or who made a statistics entry
 	Internal  bool   // notes only: staff's, never shown to the customer
 }
 
@@ -77,6 +77,7 @@ func (s *store) createTicket(ctx context.Context, owner user, nt newTicket) (tic
 	if err != nil {
 		return ticket{}, fmt.Errorf("create ticket: %w", err)
 	}
+	s.changes.notify(owner.ID)
 	return t, nil
 }
 
@@ -251,6 +252,7 @@ func (s *store) updateTicket(ctx context.Context, caller user, caseNumber string
 	if err != nil {
 		return ticket{}, fmt.Errorf("update ticket %s: %w", caseNumber, err)
 	}
+	s.changes.notify(caller.ID)
 	return t, nil
 }
 
@@ -260,12 +262,13 @@ func (s *store) updateTicket(ctx context.Context, caller user, caseNumber string
 // errTooManyNotes or errNotesTooLong.
 func (s *store) replyToTicket(ctx context.Context, staff user, caseNumber, note string, internal bool) (ticketEntry, error) {
 	n := ticketEntry{Text: note, Author: &staff, Internal: internal}
+	var owner int64
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if err := s.changeTicket(ctx, tx, anyOwner, caseNumber, nil, nil, notesOf(&note)); err != nil {
 			return err
 		}
-		id, err := s.ticketID(ctx, tx, caseNumber)
-		if err != nil {
+		var id int64
+		if err := s.stmt(ctx, tx, ticketOwnerSQL).QueryRowContext(ctx, caseNumber).Scan(&id, &owner); err != nil {
 			return err
 		}
 		now := s.millis()
@@ -277,22 +280,21 @@ func (s *store) replyToTicket(ctx context.Context, staff user, caseNumber, note 
 			return err
 		}
 		n.Date = time.UnixMilli(now).UTC()
+		var err error
 		n.ID, err = s.writeNote(ctx, tx, id, now, note, &staff, internal)
 		return err
 	})
 	if err != nil {
 		return ticketEntry{}, fmt.Errorf("reply to ticket %s: %w", caseNumber, err)
 	}
+	s.changes.notify(owner)
 	return n, nil
 }
 
-const ticketIDSQL = "SELECT id FROM tickets WHERE case_number = ?"
-
-func (s *store) ticketID(ctx context.Context, tx *sql.Tx, caseNumber string) (int64, error) {
-	var id int64
-	err := s.stmt(ctx, tx, ticketIDSQL).QueryRowContext(ctx, caseNumber).Scan(&id)
-	return id, err
-}
+const (
+	ticketIDSQL    = "SELECT id FROM tickets WHERE case_number = ?"
+	ticketOwnerSQL = "SELECT id, owner FROM tickets WHERE case_number = ?"
+)
 
 const explainMissSQL = "SELECT owner, open, locked, note_count, note_chars FROM tickets WHERE case_number = ?"
 
@@ -329,7 +331,7 @@ func (s *store) explainMiss(ctx context.Context, tx *sql.Tx, caseNumber string, 
 const resolveTicketSQL = `
 	UPDATE tickets SET open = 0, closed_at = ?, closed_by = ?, completion = 100
 	WHERE case_number = ? AND (? = 0 OR owner = ?) AND open
-	RETURNING id, case_number, subject, closed_at, closed_by`
+	RETURNING id, case_number, subject, closed_at, closed_by, owner`
 
 // resolveTicket closes an open ticket: the caller's own, or any (owner
 // anyOwner: staff), with its "resolve" statistic and a system note, "Ticket
@@ -347,7 +349,7 @@ func (s *store) resolveTicket(ctx context.Context, caller user, caseNumber strin
 		var closed int64
 		var closedBy string
 		err := s.stmt(ctx, tx, resolveTicketSQL).QueryRowContext(ctx, now, caller.FullName, caseNumber, owner, owner).
-			Scan(&t.ID, &t.CaseNumber, &t.Subject, &closed, &closedBy)
+			Scan(&t.ID, &t.CaseNumber, &t.Subject, &closed, &closedBy, &t.Owner.ID)
 		if errors.Is(err, sql.ErrNoRows) {
 			if owner != anyOwner {
 				return errNotFound
@@ -364,22 +366,28 @@ func (s *store) resolveTicket(ctx context.Context, caller user, caseNumber strin
 	if err != nil {
 		return ticket{}, fmt.Errorf("resolve ticket %s: %w", caseNumber, err)
 	}
+	s.changes.notify(t.Owner.ID)
 	return t, nil
 }
 
 const reopenTicketSQL = `
 	UPDATE tickets SET open = 1, closed_at = NULL, closed_by = NULL, completion = 0
 	WHERE case_number = ? AND NOT open
-	RETURNING id`
+	RETURNING id, owner`
 
 // reopenTicket opens a closed ticket again, with its "reopen" statistic and
 // the note "Ticket reopened by <name>". It returns errNotFound or errOpen.
 func (s *store) reopenTicket(ctx context.Context, staff user, caseNumber string) error {
+	var owner int64
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var id int64
-		err := s.stmt(ctx, tx, reopenTicketSQL).QueryRowContext(ctx, caseNumber).Scan(&id)
+		err := s.stmt(ctx, tx, reopenTicketSQL).QueryRowContext(ctx, caseNumber).Scan(&id, &owner)
 		if errors.Is(err, sql.ErrNoRows) {
-			return s.explainMiss(ctx, tx, caseNumber, anyOwner, addedNotes{})
+			err = s.explainMiss(ctx, tx, caseNumber, anyOwner, addedNotes{})
+			if errors.Is(err, errLocked) {
+				return errOpen // open and locked: it is being open that refused it
+			}
+			return err
 		}
 		if err != nil {
 			return err
@@ -389,6 +397,7 @@ func (s *store) reopenTicket(ctx context.Context, staff user, caseNumber string)
 	if err != nil {
 		return fmt.Errorf("reopen ticket %s: %w", caseNumber, err)
 	}
+	s.changes.notify(owner)
 	return nil
 }
 
@@ -401,7 +410,7 @@ type staffChange struct {
 }
 
 const (
-	staffStateSQL = "SELECT id, priority, completion, pin, locked, resource_affected, assigned_to FROM tickets WHERE case_number = ?"
+	staffStateSQL = "SELECT id, owner, priority, completion, pin, locked, resource_affected, assigned_to FROM tickets WHERE case_number = ?"
 	// staffUpdateSQL decides a staff update: any open ticket. The
 	// assignment is set when its flag is.
 	staffUpdateSQL = `
@@ -416,6 +425,7 @@ const (
 // for each thing it changes (none for a value the ticket already had), in
 // one transaction. It returns errNoSuchAdmin, errNotFound or errClosed.
 func (s *store) staffUpdateTicket(ctx context.Context, staff user, caseNumber string, ch staffChange) error {
+	var owner int64
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var assignee sql.NullInt64
 		if ch.AssignTo != nil && *ch.AssignTo != "" {
@@ -438,7 +448,7 @@ func (s *store) staffUpdateTicket(ctx context.Context, staff user, caseNumber st
 			assignee             sql.NullInt64
 		}
 		err := s.stmt(ctx, tx, staffStateSQL).QueryRowContext(ctx, caseNumber).
-			Scan(&id, &old.priority, &old.completion, &old.pin, &old.locked, &old.platform, &old.assignee)
+			Scan(&id, &owner, &old.priority, &old.completion, &old.pin, &old.locked, &old.platform, &old.assignee)
 		if errors.Is(err, sql.ErrNoRows) {
 			return errNotFound
 		}
@@ -483,6 +493,7 @@ func (s *store) staffUpdateTicket(ctx context.Context, staff user, caseNumber st
 	if err != nil {
 		return fmt.Errorf("staff update ticket %s: %w", caseNumber, err)
 	}
+	s.changes.notify(owner)
 	return nil
 }
 
@@ -502,7 +513,7 @@ const (
 		FROM notes n LEFT JOIN users u ON u.id = n.author
 		WHERE n.ticket_id = ? AND (? OR NOT n.internal) ORDER BY n.id`
 	selectStatisticsSQL = `
-		SELECT s.id, s.created_at, s.action, u.token
+		SELECT s.id, s.created_at, s.action, u.token, u.id, u.full_name, u.email, u.admin
 		FROM statistics s JOIN users u ON u.id = s.user_id
 		WHERE s.ticket_id = ? AND (? OR s.action <> 'note') ORDER BY s.id`
 )
@@ -628,9 +639,12 @@ func (s *store) readStatistics(ctx context.Context, tx *sql.Tx, ticketID int64, 
 	for rows.Next() {
 		var e ticketEntry
 		var ms int64
-		if err := rows.Scan(&e.ID, &ms, &e.Text, &e.UserToken); err != nil {
+		var by user
+		if err := rows.Scan(&e.ID, &ms, &e.Text, &e.UserToken, &by.ID, &by.FullName, &by.Email, &by.Admin); err != nil {
 			return nil, err
 		}
+		by.Token = e.UserToken
+		e.Author = &by
 		e.Date = time.UnixMilli(ms).UTC()
 		entries = append(entries, e)
 	}
@@ -654,6 +668,7 @@ func (s *store) deleteTicket(ctx context.Context, caller user, caseNumber string
 	if err != nil {
 		return fmt.Errorf("delete ticket %s: %w", caseNumber, err)
 	}
+	s.changes.notify(caller.ID)
 	return nil
 }
 

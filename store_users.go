@@ -187,12 +187,18 @@ func (s *store) listKeys(ctx context.Context) ([]apiKeyInfo, error) {
 	return keys, nil
 }
 
-// revokeKey revokes the key with this id. It returns errNotFound when there
-// is no such key; revoking a revoked key succeeds and keeps the first time.
+// revokeKey revokes the key with this id, and ends the desk sessions begun
+// with it. It returns errNotFound when there is no such key; revoking a
+// revoked key succeeds and keeps the first time.
 func (s *store) revokeKey(ctx context.Context, id int64) error {
 	err := s.changeCredentials(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		return changedARow(tx.ExecContext(ctx,
+		err := changedARow(tx.ExecContext(ctx,
 			"UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?", s.millis(), id))
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "DELETE FROM desk_sessions WHERE key_id = ?", id)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("revoke key %d: %w", id, err)
@@ -324,16 +330,27 @@ type userChange struct {
 }
 
 // changeUser applies ch to the user with this email (in any letter case).
-// It returns errNotFound when there is none. Running servers honour the
-// change on their next request.
+// Disabling a user ends their desk sessions and sign-in links. It returns
+// errNotFound when there is none. Running servers honour the change on
+// their next request.
 func (s *store) changeUser(ctx context.Context, email string, ch userChange) error {
 	err := s.changeCredentials(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		return changedARow(tx.ExecContext(ctx, `
+		err := changedARow(tx.ExecContext(ctx, `
 			UPDATE users SET full_name = coalesce(?, full_name), mobile = coalesce(?, mobile),
 			       language = coalesce(?, language), admin = coalesce(?, admin),
 			       disabled = coalesce(?, disabled), max_api_calls = coalesce(?, max_api_calls)
 			WHERE email = ?`,
 			ch.FullName, ch.Mobile, ch.Language, ch.Admin, ch.Disabled, ch.MaxAPICalls, email))
+		if err != nil || ch.Disabled == nil || !*ch.Disabled {
+			return err
+		}
+		for _, table := range []string{"desk_sessions", "desk_links"} {
+			// table is one of two constants, not input.
+			if _, err := tx.ExecContext(ctx, "DELETE FROM "+table+" WHERE user_id = (SELECT id FROM users WHERE email = ?)", email); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("change user %s: %w", email, err)

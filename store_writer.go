@@ -177,7 +177,7 @@ const (
 var preparedWrites = []string{
 	savepointSQL, rollbackToSavepointSQL, releaseSavepointSQL,
 	findAdminSQL, issueCaseNumberSQL, insertTicketSQL, insertStatisticSQL, insertNoteSQL, countNoteSQL,
-	changeTicketSQL, updatedTicketSQL, ticketIDSQL, explainMissSQL, resolveTicketSQL, reopenTicketSQL,
+	changeTicketSQL, updatedTicketSQL, ticketIDSQL, ticketOwnerSQL, explainMissSQL, resolveTicketSQL, reopenTicketSQL,
 	staffStateSQL, staffUpdateSQL, deleteTicketSQL,
 	countViewSQL,
 	textChangedSQL, unindexChangedSQL, indexChangedSQL, clearChangedSQL,
