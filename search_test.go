@@ -93,7 +93,6 @@ func TestSearchIndexMatchesScan(t *testing.T) {
 	type live struct {
 		owner      user
 		caseNumber string
-		texts      []string
 	}
 	var tickets []*live
 	var texts []string
