@@ -84,9 +84,13 @@ ALTER TABLE tickets ADD COLUMN completion INTEGER NOT NULL DEFAULT 0 CHECK (comp
 -- statements that add notes, which they bound.
 ALTER TABLE tickets ADD COLUMN note_count INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE tickets ADD COLUMN note_chars INTEGER NOT NULL DEFAULT 0;
+-- resource_affected folded as platform filters compare it, kept by the
+-- statements that set resource_affected, so that a filter reads an index.
+ALTER TABLE tickets ADD COLUMN platform_key TEXT NOT NULL DEFAULT '';
 
 UPDATE tickets SET
     completion = CASE WHEN open THEN 0 ELSE 100 END,
+    platform_key = ticketd_fold(resource_affected),
     note_count = (SELECT count(*) FROM notes WHERE ticket_id = tickets.id),
     note_chars = (SELECT coalesce(sum(length(body)), 0) FROM notes WHERE ticket_id = tickets.id);
 
@@ -95,10 +99,10 @@ UPDATE tickets SET
 CREATE INDEX tickets_queue ON tickets (open, pin, created_at);
 CREATE INDEX tickets_pin_created ON tickets (pin, created_at);
 CREATE INDEX tickets_assignee ON tickets (assigned_to, open, pin, created_at);
--- ... and of one priority, or one platform (compared folded, as filters do),
--- so that counting the matches reads an index range, not every ticket.
+-- ... and of one priority, or one platform, so that counting the matches
+-- reads an index range, not every ticket.
 CREATE INDEX tickets_priority ON tickets (open, priority, pin, created_at);
-CREATE INDEX tickets_platform ON tickets (open, ticketd_fold(resource_affected), pin, created_at);
+CREATE INDEX tickets_platform ON tickets (open, platform_key, pin, created_at);
 
 -- NULL: written by the system ("Ticket created via API", ...).
 ALTER TABLE notes ADD COLUMN author INTEGER REFERENCES users (id);
@@ -121,64 +125,6 @@ CREATE TABLE credentials (
     version INTEGER NOT NULL
 ) STRICT;
 INSERT INTO credentials (id, version) VALUES (1, 0);
-
--- The full-text index that serves searches of 3 characters or more
--- (store_search.go). It holds each ticket's subject and description folded
--- by ticketd_fold, the folding every search uses, and its trigram tokenizer
--- keeps case: the tokenizer's own folding differs from ticketd_fold for
--- hundreds of letters (İ and ı stay apart from i, for one), so an index of
--- its folding would miss tickets that a search must find. One row per
--- ticket and field, rowid 2·id for the subject and 2·id + 1 for the
--- description, so that a change of one field re-indexes only that field.
--- Contentless: it answers rowids only.
-CREATE VIRTUAL TABLE tickets_fts USING fts5(
-    text, content = '', contentless_delete = 1, tokenize = 'trigram case_sensitive 1');
-
--- The tickets_fts rows whose text changed in the current transaction. The
--- triggers add them; the writer re-indexes them all just before it commits
--- (reindexChanged), so the index changes in the transaction of the change.
--- Re-indexing in the triggers themselves cost ~1.5 times as much (3,700-4,100
--- against 5,000-5,900 updates a second at 1,000,000 tickets): FTS5 writes
--- out a new index segment whenever a statement begins after it was written. Searches read the tickets named here too, so that a change made
--- by another program is found before ticketd re-indexes it.
-CREATE TABLE tickets_fts_changed (
-    fts_rowid INTEGER PRIMARY KEY,
-    indexed   INTEGER NOT NULL CHECK (indexed IN (0, 1)) -- the index holds an older text, to delete
-) STRICT;
-
-CREATE TRIGGER tickets_fts_insert AFTER INSERT ON tickets BEGIN
-    INSERT OR IGNORE INTO tickets_fts_changed VALUES (2 * new.id, 0), (2 * new.id + 1, 0);
-END;
-
--- Only a change of the text: views, resolves and staff fields, and an update
--- that sets the same text, leave the index alone.
-CREATE TRIGGER tickets_fts_subject AFTER UPDATE OF subject ON tickets
-WHEN new.subject != old.subject BEGIN
-    INSERT OR IGNORE INTO tickets_fts_changed VALUES (2 * new.id, 1);
-END;
-
-CREATE TRIGGER tickets_fts_description AFTER UPDATE OF description ON tickets
-WHEN new.description != old.description BEGIN
-    INSERT OR IGNORE INTO tickets_fts_changed VALUES (2 * new.id + 1, 1);
-END;
-
-CREATE TRIGGER tickets_fts_delete AFTER DELETE ON tickets BEGIN
-    INSERT OR IGNORE INTO tickets_fts_changed VALUES (2 * old.id, 1), (2 * old.id + 1, 1);
-END;
-
-INSERT INTO tickets_fts (rowid, text)
-SELECT 2 * id, ticketd_fold(subject) FROM tickets UNION ALL
-SELECT 2 * id + 1, ticketd_fold(description) FROM tickets
-ORDER BY 1;
-
--- One row: the Unicode version of the folding tickets_fts holds. A ticketd
--- built with other Unicode tables folds some letters otherwise, so it
--- rebuilds the index when it opens the file (see checkSearchIndex).
-CREATE TABLE search_index (
-    id              INTEGER PRIMARY KEY CHECK (id = 1),
-    unicode_version TEXT    NOT NULL
-) STRICT;
-INSERT INTO search_index (id, unicode_version) VALUES (1, ticketd_unicode_version());
 
 -- The web desk's sessions: the SHA-256 of the cookie's random token, never
 -- the token. A session ends when it is deleted (signing out; its key

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 	"unicode"
-	"unicode/utf8"
 
 	"modernc.org/sqlite"
 )
@@ -38,14 +37,6 @@ func init() {
 			b, _ := args[1].(string)
 			needle, _ := args[2].(string)
 			return containsFolded(a, needle) || containsFolded(b, needle), nil
-		},
-	})
-	// The Unicode version of foldCase, which schema version 2 records with
-	// the search index it builds.
-	sqlite.MustRegisterFunction("ticketd_unicode_version", &sqlite.FunctionImpl{
-		NArgs: 0, Deterministic: true,
-		Scalar: func(*sqlite.FunctionContext, []driver.Value) (driver.Value, error) {
-			return unicode.Version, nil
 		},
 	})
 }
@@ -113,10 +104,6 @@ type ticketFilter struct {
 	AssignedTo int64 // only the tickets assigned to this admin; 0 for any
 	Unassigned bool  // only the tickets for all staff
 	Pinned     *bool
-
-	// scanOnly has a search read every candidate row even where the index
-	// would narrow them: the road tests compare the index with.
-	scanOnly bool
 }
 
 // listTickets returns how many of the owner's tickets (every owner's, with
@@ -178,41 +165,27 @@ func (s *store) listTickets(ctx context.Context, owner user, f ticketFilter, off
 // filters in use are in the WHERE clause, so that a plain count needs only
 // the index on (owner, open, created_at), which also gives the order.
 // ticketd_match, not LIKE: every character of a search is literal.
-//
-// Across every owner's tickets, the full-text index narrows a search to the
-// tickets that may hold it, and ticketd_match still decides, so the answer
-// is the scan's. One owner's search keeps the scan of that owner's tickets:
-// at 1,000,000 tickets, narrowing a customer's 1,000 by the index took
-// 123 ms (p50) for a word in 14% of tickets, because the index must list
-// every ticket that holds it, against 2.3 ms for the scan (README).
 func listTicketsSQL(owner user, f ticketFilter) (count, page string, args []any) {
 	var conds []string
 	cond := func(c string, a ...any) {
 		conds = append(conds, c)
 		args = append(args, a...)
 	}
-	needle := foldCase(f.Search)
-	match, useIndex := searchIndexMatch(needle)
-	useIndex = useIndex && f.AllOwners && !f.scanOnly
 	// Which index drives the query is decided here, not left to SQLite,
 	// which has no statistics to choose by: one owner's index for one
-	// owner's tickets, the search index when it narrows a search, else the
-	// index of the staff list's filter. A unary + keeps a column's index out.
+	// owner's tickets, else the index of the staff list's filter. A unary +
+	// keeps a column's index out.
 	col := func(name string) string {
-		if useIndex || !f.AllOwners {
+		if !f.AllOwners {
 			return "+" + name
 		}
 		return name
-	}
-	open := "t.open"
-	if useIndex {
-		open = "+t.open"
 	}
 	if !f.AllOwners {
 		cond("t.owner = ?", owner.ID)
 	}
 	if !f.AnyStatus {
-		cond(open+" = ?", f.Open)
+		cond("t.open = ?", f.Open)
 	}
 	if f.AssignedTo != 0 {
 		cond(col("t.assigned_to")+" = ?", f.AssignedTo)
@@ -224,15 +197,10 @@ func listTicketsSQL(owner user, f ticketFilter) (count, page string, args []any)
 		cond(col("t.pin")+" = ?", *f.Pinned)
 	}
 	if f.Search != "" {
-		if useIndex {
-			// The tickets whose text changed in a transaction not yet
-			// re-indexed (by another program) are candidates too.
-			cond("t.id IN (SELECT rowid / 2 FROM tickets_fts WHERE tickets_fts MATCH ? UNION ALL SELECT fts_rowid / 2 FROM tickets_fts_changed)", match)
-		}
-		cond("ticketd_match(t.subject, t.description, ?)", needle)
+		cond("ticketd_match(t.subject, t.description, ?)", foldCase(f.Search))
 	}
 	if f.Platform != "" {
-		cond(col("ticketd_fold(t.resource_affected)")+" = ?", foldCase(f.Platform))
+		cond(col("t.platform_key")+" = ?", foldCase(f.Platform))
 	}
 	if f.Priority != 0 {
 		cond(col("t.priority")+" = ?", f.Priority)
@@ -253,93 +221,4 @@ func listTicketsSQL(owner user, f ticketFilter) (count, page string, args []any)
 			" ORDER BY t.created_at DESC, t.id DESC LIMIT ? OFFSET ?"
 	}
 	return count, page, args
-}
-
-// maxIndexedChars bounds how much of a search the index is asked for.
-// Every ticket that holds a search holds its first characters, so a prefix
-// narrows as safely as the whole, and each character past the third costs
-// the index one more trigram to read.
-const maxIndexedChars = 16
-
-// searchIndexMatch returns the FTS5 query that finds, in tickets_fts, every
-// ticket whose folded subject or description holds needle (already folded),
-// and maybe some others; ok is false when the index cannot serve needle.
-// The query is one FTS5 string, so that every character of needle is plain
-// text to it, operators, '*', '-' and parentheses included: only '"' is
-// special inside, written twice. The index cannot serve needles of fewer
-// than 3 characters (it holds trigrams of code points) or with a NUL (its
-// tokenizer skips NULs; skipping them in the text only adds candidates).
-func searchIndexMatch(needle string) (match string, ok bool) {
-	if utf8.RuneCountInString(needle) < 3 || strings.IndexByte(needle, 0) >= 0 {
-		return "", false
-	}
-	return `"` + strings.ReplaceAll(firstChars(needle, maxIndexedChars), `"`, `""`) + `"`, true
-}
-
-// The statements of reindexChanged, prepared with the writer's.
-const (
-	textChangedSQL    = "SELECT EXISTS (SELECT 1 FROM tickets_fts_changed)"
-	unindexChangedSQL = "DELETE FROM tickets_fts WHERE rowid IN (SELECT fts_rowid FROM tickets_fts_changed WHERE indexed)"
-	// In rowid order: FTS5 gathers rows in memory only while their rowids
-	// ascend, and writes out what it has at the first that does not.
-	indexChangedSQL = `
-		INSERT INTO tickets_fts (rowid, text)
-		SELECT c.fts_rowid, ticketd_fold(CASE c.fts_rowid % 2 WHEN 0 THEN t.subject ELSE t.description END)
-		FROM tickets_fts_changed c JOIN tickets t ON t.id = c.fts_rowid / 2
-		ORDER BY c.fts_rowid`
-	clearChangedSQL = "DELETE FROM tickets_fts_changed"
-)
-
-// reindexChanged brings tickets_fts up to date with the subjects and
-// descriptions the writer's transaction changed, which the triggers listed
-// in tickets_fts_changed. The writer runs it once per transaction, just
-// before committing, so that the index changes in the transaction of the
-// change, and once, however many changes the transaction holds.
-func (s *store) reindexChanged(ctx context.Context, tx *sql.Tx) error {
-	var changed bool
-	if err := s.stmt(ctx, tx, textChangedSQL).QueryRowContext(ctx).Scan(&changed); err != nil || !changed {
-		return err
-	}
-	for _, query := range []string{unindexChangedSQL, indexChangedSQL, clearChangedSQL} {
-		if _, err := s.stmt(ctx, tx, query).ExecContext(ctx); err != nil {
-			return fmt.Errorf("re-index changed tickets: %w", err)
-		}
-	}
-	return nil
-}
-
-// checkSearchIndex rebuilds tickets_fts when the folding it holds is not
-// foldCase's: after the file was written by a ticketd built with other
-// Unicode tables. Until then a search could miss a ticket whose text folds
-// otherwise now.
-func (s *store) checkSearchIndex(ctx context.Context) error {
-	var version string
-	if err := s.writer.QueryRowContext(ctx, "SELECT unicode_version FROM search_index").Scan(&version); err != nil {
-		return fmt.Errorf("check search index: %w", err)
-	}
-	if version == unicode.Version {
-		return nil
-	}
-	tx, err := s.writer.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("rebuild search index: %w", err)
-	}
-	defer tx.Rollback()
-	for _, query := range []string{
-		"INSERT INTO tickets_fts (tickets_fts) VALUES ('delete-all')",
-		`INSERT INTO tickets_fts (rowid, text)
-		 SELECT 2 * id, ticketd_fold(subject) FROM tickets UNION ALL
-		 SELECT 2 * id + 1, ticketd_fold(description) FROM tickets
-		 ORDER BY 1`,
-		clearChangedSQL,
-		"UPDATE search_index SET unicode_version = ticketd_unicode_version()",
-	} {
-		if _, err := tx.ExecContext(ctx, query); err != nil {
-			return fmt.Errorf("rebuild search index: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("rebuild search index: %w", err)
-	}
-	return nil
 }

@@ -12,7 +12,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-	"unicode"
 )
 
 func TestOpenStoreCreatesFile(t *testing.T) {
@@ -308,8 +307,6 @@ func TestUpgradeVersion1File(t *testing.T) {
 		"SELECT version FROM credentials":               "0",
 		"PRAGMA integrity_check":                        "ok",
 		"SELECT count(*) FROM pragma_foreign_key_check": "0",
-		"SELECT unicode_version FROM search_index":      unicode.Version,
-		`SELECT group_concat(DISTINCT rowid / 2) FROM tickets_fts WHERE tickets_fts MATCH '"printer on" OR "export"'`: "1,2", // the search index was built
 	} {
 		var got string
 		if err := st.reader.QueryRow(query).Scan(&got); err != nil {

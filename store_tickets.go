@@ -82,9 +82,9 @@ func (s *store) createTicket(ctx context.Context, owner user, nt newTicket) (tic
 }
 
 const insertTicketSQL = `
-	INSERT INTO tickets (case_number, owner, subject, description, priority, resource_affected, created_at,
-	                     assigned_to, user_agent, ip_address)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	INSERT INTO tickets (case_number, owner, subject, description, priority, resource_affected, platform_key,
+	                     created_at, assigned_to, user_agent, ip_address)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	RETURNING id, case_number, subject, description, priority, resource_affected, open, created_at`
 
 func (s *store) insertTicket(ctx context.Context, tx *sql.Tx, owner user, nt newTicket) (ticket, error) {
@@ -106,8 +106,8 @@ func (s *store) insertTicket(ctx context.Context, tx *sql.Tx, owner user, nt new
 	}
 	now := s.millis()
 	var created int64
-	err = s.stmt(ctx, tx, insertTicketSQL).QueryRowContext(ctx, caseNumber, owner.ID, nt.Subject, nt.Description, nt.Priority, nt.ResourceAffected, now,
-		assignee, nt.UserAgent, nt.IPAddress).
+	err = s.stmt(ctx, tx, insertTicketSQL).QueryRowContext(ctx, caseNumber, owner.ID, nt.Subject, nt.Description, nt.Priority, nt.ResourceAffected,
+		foldCase(nt.ResourceAffected), now, assignee, nt.UserAgent, nt.IPAddress).
 		Scan(&t.ID, &t.CaseNumber, &t.Subject, &t.Description, &t.Priority, &t.ResourceAffected, &t.Open, &created)
 	if err != nil {
 		return ticket{}, err
@@ -416,7 +416,7 @@ const (
 	staffUpdateSQL = `
 		UPDATE tickets SET priority = coalesce(?, priority), completion = coalesce(?, completion),
 		       pin = coalesce(?, pin), locked = coalesce(?, locked),
-		       resource_affected = coalesce(?, resource_affected),
+		       resource_affected = coalesce(?, resource_affected), platform_key = coalesce(?, platform_key),
 		       assigned_to = CASE WHEN ? THEN ? ELSE assigned_to END
 		WHERE case_number = ? AND open`
 )
@@ -455,8 +455,13 @@ func (s *store) staffUpdateTicket(ctx context.Context, staff user, caseNumber st
 		if err != nil {
 			return err
 		}
+		var platformKey *string
+		if ch.ResourceAffected != nil {
+			key := foldCase(*ch.ResourceAffected)
+			platformKey = &key
+		}
 		err = changedARow(s.stmt(ctx, tx, staffUpdateSQL).ExecContext(ctx, ch.Priority, ch.Completion, ch.Pin, ch.Locked,
-			ch.ResourceAffected, ch.AssignTo != nil, assignee, caseNumber))
+			ch.ResourceAffected, platformKey, ch.AssignTo != nil, assignee, caseNumber))
 		if errors.Is(err, errNotFound) {
 			return s.explainMiss(ctx, tx, caseNumber, anyOwner, addedNotes{})
 		}

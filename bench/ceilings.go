@@ -32,10 +32,6 @@ func init() {
 			return nil, nil
 		},
 	})
-	sqlite.MustRegisterFunction("ticketd_unicode_version", &sqlite.FunctionImpl{
-		NArgs: 0, Deterministic: true,
-		Scalar: func(*sqlite.FunctionContext, []driver.Value) (driver.Value, error) { return unicode.Version, nil },
-	})
 }
 
 // ---- ceiling (a): a no-op net/http handler ----
