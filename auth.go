@@ -89,8 +89,9 @@ type authenticator struct {
 	limiter *rateLimiter // nil when off
 	now     func() time.Time
 
-	checkMu   sync.Mutex   // one reader of the database version at a time
-	checkedAt atomic.Int64 // UnixNano of the last read of the version
+	checkMu     sync.Mutex   // one reader of the database version at a time
+	checkedAt   atomic.Int64 // UnixNano of the last read of the version
+	readVersion atomic.Int64 // what that read found
 
 	mu       sync.Mutex
 	bell     bellState
@@ -98,16 +99,27 @@ type authenticator struct {
 	version  int64 // the credentials version the caches belong to
 	keys     map[[sha256.Size]byte]keyRecord
 	sessions map[[sha256.Size]byte]deskSession // the desk's, by the hash of their token
-	usage    map[int64]*keyUsage               // by key id
-	unsaved  []keyUse                          // counts of past months not yet saved
+
+	// Counting calls takes no lock the other requests wait on: the counts
+	// are atomic, and usageMu is held for writing only when a key's month
+	// begins and when the counts are saved.
+	usageMu sync.RWMutex
+	usage   map[int64]*keyUsage // by key id: the current month's
+	retired []retiredUsage      // past months' counts, kept until saved
+	unsaved []keyUse            // counts a failed save gave back
 }
 
-// keyUsage is one key's use in the current month.
+// keyUsage is one key's use in one month.
 type keyUsage struct {
-	month    string
-	calls    int64 // this month's, saved or not
-	unsaved  int64
-	lastUsed int64 // Unix milliseconds, not yet saved; 0 when saved
+	month    int          // year*12 + month-1, UTC; never changes
+	calls    atomic.Int64 // this month's, saved or not
+	unsaved  atomic.Int64
+	lastUsed atomic.Int64 // Unix milliseconds, not yet saved; 0 when saved
+}
+
+type retiredUsage struct {
+	keyID int64
+	usage *keyUsage
 }
 
 // maxCachedKeys bounds the cache; past it, the cache starts again.
@@ -334,16 +346,12 @@ func (a *authenticator) forgetSession(token string) {
 // one read rather than trust the cache past the interval.
 func (a *authenticator) currentVersion(ctx context.Context) (int64, error) {
 	if a.now().UnixNano()-a.checkedAt.Load() < int64(revalidateInterval) {
-		a.mu.Lock()
-		defer a.mu.Unlock()
-		return a.version, nil
+		return a.readVersion.Load(), nil
 	}
 	a.checkMu.Lock()
 	defer a.checkMu.Unlock()
 	if a.now().UnixNano()-a.checkedAt.Load() < int64(revalidateInterval) {
-		a.mu.Lock()
-		defer a.mu.Unlock()
-		return a.version, nil // another request just read it
+		return a.readVersion.Load(), nil // another request just read it
 	}
 	version, err := a.store.credentialsVersion(ctx)
 	if err != nil {
@@ -354,57 +362,92 @@ func (a *authenticator) currentVersion(ctx context.Context) (int64, error) {
 	if _, ok := a.store.credentialsBell(); !ok {
 		a.store.ensureCredentialsBell()
 	}
+	a.readVersion.Store(version) // before checkedAt: whoever sees the new time sees this
 	a.checkedAt.Store(a.now().UnixNano())
 	return version, nil
 }
 
 // month is the current month in UTC, as api_calls keys it.
-func (a *authenticator) month() string { return a.store.now().UTC().Format("2006-01") }
+func (a *authenticator) month() string { return monthName(monthOf(a.store.now())) }
+
+// monthOf numbers t's month in UTC: year*12 + month-1.
+func monthOf(t time.Time) int {
+	t = t.UTC()
+	return t.Year()*12 + int(t.Month()) - 1
+}
+
+// monthName is a month as api_calls keys it: "2026-01".
+func monthName(month int) string { return fmt.Sprintf("%04d-%02d", month/12, month%12+1) }
 
 // count records one call of key k and returns its calls this month, this
 // one included.
 func (a *authenticator) count(k keyRecord) int64 {
-	month := a.month()
-	now := a.store.millis()
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	now := a.store.now()
+	month := monthOf(now)
+	a.usageMu.RLock()
 	u := a.usage[k.ID]
-	switch {
-	case u == nil:
-		// The first call of this key since the server started: what the
-		// database had when the key was looked up.
-		u = &keyUsage{month: month, calls: k.MonthCalls}
-		a.usage[k.ID] = u
-	case u.month != month:
-		if u.unsaved > 0 {
-			a.unsaved = append(a.unsaved, keyUse{KeyID: k.ID, Month: u.month, Calls: u.unsaved})
-		}
-		u.month, u.calls, u.unsaved = month, 0, 0
+	a.usageMu.RUnlock()
+	if u == nil || u.month != month {
+		u = a.startMonth(k, month)
 	}
-	u.calls++
-	u.unsaved++
-	u.lastUsed = now
-	return u.calls
+	u.lastUsed.Store(now.UnixMilli())
+	u.unsaved.Add(1)
+	return u.calls.Add(1)
+}
+
+// startMonth gives key k its count for month: on its first call since the
+// server started, what the database had when the key was looked up; when
+// a new month begins, zero (the old month's count is kept until saved).
+func (a *authenticator) startMonth(k keyRecord, month int) *keyUsage {
+	a.usageMu.Lock()
+	defer a.usageMu.Unlock()
+	old := a.usage[k.ID]
+	if old != nil && old.month == month {
+		return old // another call began it
+	}
+	u := &keyUsage{month: month}
+	switch {
+	case old == nil && k.CallsMonth == monthName(month):
+		u.calls.Store(k.MonthCalls)
+	case old != nil:
+		a.retired = append(a.retired, retiredUsage{k.ID, old})
+	}
+	a.usage[k.ID] = u
+	return u
 }
 
 // saveUsage writes the counts and last-use times gathered since the last
 // save. Counts it could not write are kept for the next try.
 func (a *authenticator) saveUsage(ctx context.Context) error {
-	a.mu.Lock()
+	a.usageMu.Lock()
 	uses := a.unsaved
 	a.unsaved = nil
+	take := func(keyID int64, u *keyUsage) bool {
+		calls, lastUsed := u.unsaved.Swap(0), u.lastUsed.Swap(0)
+		if calls == 0 && lastUsed == 0 {
+			return false
+		}
+		uses = append(uses, keyUse{KeyID: keyID, Month: monthName(u.month), Calls: calls, LastUsed: lastUsed})
+		return true
+	}
 	for id, u := range a.usage {
-		if u.unsaved > 0 || u.lastUsed > 0 {
-			uses = append(uses, keyUse{KeyID: id, Month: u.month, Calls: u.unsaved, LastUsed: u.lastUsed})
-			u.unsaved, u.lastUsed = 0, 0
+		take(id, u)
+	}
+	// A past month is dropped once a save finds nothing more in it: a call
+	// that read it just before its month ended has counted by then.
+	kept := a.retired[:0]
+	for _, r := range a.retired {
+		if take(r.keyID, r.usage) {
+			kept = append(kept, r)
 		}
 	}
-	a.mu.Unlock()
+	a.retired = kept
+	a.usageMu.Unlock()
 	err := a.store.saveKeyUse(ctx, uses)
 	if err != nil {
-		a.mu.Lock()
+		a.usageMu.Lock()
 		a.unsaved = append(a.unsaved, uses...)
-		a.mu.Unlock()
+		a.usageMu.Unlock()
 	}
 	return err
 }

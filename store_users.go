@@ -226,6 +226,7 @@ type keyRecord struct {
 	ID         int64
 	User       user
 	MonthCalls int64
+	CallsMonth string // the month MonthCalls counts
 }
 
 // lookupKey returns the key with this hash when it exists and is not
@@ -234,6 +235,7 @@ type keyRecord struct {
 func (s *store) lookupKey(ctx context.Context, hash []byte, month string) (keyRecord, error) {
 	var k keyRecord
 	var err error
+	k.CallsMonth = month
 	k.User, err = scanUser(s.keyLookup.QueryRowContext(ctx, month, hash), &k.ID, &k.MonthCalls)
 	if errors.Is(err, sql.ErrNoRows) {
 		return keyRecord{}, errNotFound
