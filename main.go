@@ -717,14 +717,7 @@ func runKeyCreate(ctx context.Context, args []string, getenv func(string) string
 
 func runKeyList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("key list", stderr)
-	dbPath := dbFlag(fs, getenv)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usageError(stderr, "unexpected argument %q", fs.Arg(0))
-	}
-	st, err := openStore(ctx, *dbPath, storeOptions{})
+	st, err := listingStore(ctx, fs, dbFlag(fs, getenv), args, stderr)
 	if err != nil {
 		return err
 	}
@@ -739,6 +732,18 @@ func runKeyList(ctx context.Context, args []string, getenv func(string) string, 
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", k.ID, k.Email, apiTime(k.Created), orDash(k.LastUsed), orDash(k.Revoked))
 	}
 	return tw.Flush()
+}
+
+// listingStore parses the flags of a command that takes no argument and
+// opens the database they name.
+func listingStore(ctx context.Context, fs *flag.FlagSet, dbPath *string, args []string, stderr io.Writer) (*store, error) {
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, usageError(stderr, "unexpected argument %q", fs.Arg(0))
+	}
+	return openStore(ctx, *dbPath, storeOptions{})
 }
 
 func orDash(t *time.Time) string {
@@ -789,14 +794,7 @@ func runKeyRevoke(ctx context.Context, args []string, getenv func(string) string
 
 func runUserList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("user list", stderr)
-	dbPath := dbFlag(fs, getenv)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usageError(stderr, "unexpected argument %q", fs.Arg(0))
-	}
-	st, err := openStore(ctx, *dbPath, storeOptions{})
+	st, err := listingStore(ctx, fs, dbFlag(fs, getenv), args, stderr)
 	if err != nil {
 		return err
 	}
