@@ -213,24 +213,7 @@ func TestFoldCase(t *testing.T) {
 // every owner, the staff list's indexes.
 func TestListQueryPlan(t *testing.T) {
 	e := newTestEnv(t)
-	plan := func(query string, args []any) string {
-		t.Helper()
-		rows, err := e.store.reader.Query("EXPLAIN QUERY PLAN "+query, args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		var plan []string
-		for rows.Next() {
-			var id, parent, notused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		return strings.Join(plan, "; ")
-	}
+	plan := func(query string, args []any) string { return queryPlan(t, e.store, query, args) }
 	for _, f := range []ticketFilter{
 		{Open: true},
 		{Open: false, Search: "x"},
