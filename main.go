@@ -734,6 +734,25 @@ func runKeyList(ctx context.Context, args []string, getenv func(string) string, 
 	return tw.Flush()
 }
 
+// oneArgument parses the flags of a command that takes one argument, which
+// the flags may stand before or after; missing is the usage error without it.
+func oneArgument(fs *flag.FlagSet, args []string, stderr io.Writer, missing string) (string, error) {
+	if err := parseFlags(fs, args); err != nil {
+		return "", err
+	}
+	if fs.NArg() == 0 {
+		return "", usageError(stderr, "%s", missing)
+	}
+	arg := fs.Arg(0)
+	if err := parseFlags(fs, fs.Args()[1:]); err != nil {
+		return "", err
+	}
+	if fs.NArg() > 0 {
+		return "", usageError(stderr, "unexpected argument %q", fs.Arg(0))
+	}
+	return arg, nil
+}
+
 // listingStore parses the flags of a command that takes no argument and
 // opens the database they name.
 func listingStore(ctx context.Context, fs *flag.FlagSet, dbPath *string, args []string, stderr io.Writer) (*store, error) {
@@ -756,19 +775,9 @@ func orDash(t *time.Time) string {
 func runKeyRevoke(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("key revoke", stderr)
 	dbPath := dbFlag(fs, getenv)
-	// Flags may stand before or after KEY_ID.
-	if err := parseFlags(fs, args); err != nil {
+	keyID, err := oneArgument(fs, args, stderr, "key revoke needs KEY_ID (see ticketd key list)")
+	if err != nil {
 		return err
-	}
-	if fs.NArg() == 0 {
-		return usageError(stderr, "key revoke needs KEY_ID (see ticketd key list)")
-	}
-	keyID := fs.Arg(0)
-	if err := parseFlags(fs, fs.Args()[1:]); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usageError(stderr, "unexpected argument %q", fs.Arg(0))
 	}
 
 	st, err := openStore(ctx, *dbPath, storeOptions{})
@@ -969,19 +978,9 @@ func committedOrWarn(err error, stderr io.Writer) error {
 func runBackup(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("backup", stderr)
 	dbPath := dbFlag(fs, getenv)
-	// Flags may stand before or after FILE.
-	if err := parseFlags(fs, args); err != nil {
+	file, err := oneArgument(fs, args, stderr, "backup needs FILE, the copy to write")
+	if err != nil {
 		return err
-	}
-	if fs.NArg() == 0 {
-		return usageError(stderr, "backup needs FILE, the copy to write")
-	}
-	file := fs.Arg(0)
-	if err := parseFlags(fs, fs.Args()[1:]); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usageError(stderr, "unexpected argument %q", fs.Arg(0))
 	}
 	// Interrupted, the copy stops and its temporary file is removed.
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)

@@ -444,6 +444,23 @@ func startServe(t *testing.T, ctx context.Context, getenv func(string) string, a
 	}
 }
 
+// stopWithSIGTERM sends this process SIGTERM and requires serve to return
+// nil (exit status 0) within 10 s.
+func (p *serveProcess) stopWithSIGTERM(t *testing.T) {
+	t.Helper()
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("run returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not return after SIGTERM")
+	}
+}
+
 // TestRunEndToEnd starts the whole program, serves a request, and stops it
 // with SIGTERM: it exits cleanly with the database closed.
 func TestRunEndToEnd(t *testing.T) {
@@ -476,17 +493,7 @@ func TestRunEndToEnd(t *testing.T) {
 	postTo(t, p.addr, "/tickets/create", key, `{"Title":"t","Description":"d","Priority":1}`).
 		expect(t, 403, wantInvalidToken)
 
-	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-p.done:
-		if err != nil {
-			t.Fatalf("run returned %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("run did not return after SIGTERM")
-	}
+	p.stopWithSIGTERM(t)
 	// A clean close checkpoints the WAL into the database and removes it.
 	if _, err := os.Stat(db + "-wal"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("WAL file left behind: %v", err)

@@ -13,7 +13,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -730,17 +729,7 @@ func TestMCPGracefulShutdown(t *testing.T) {
 	}
 
 	start := time.Now()
-	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-p.done:
-		if err != nil {
-			t.Fatalf("run returned %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("run did not return after SIGTERM with an MCP session open")
-	}
+	p.stopWithSIGTERM(t) // with an MCP session open
 	t.Logf("stopped in %v", time.Since(start))
 	if _, err := tryTool(cs, "health_check", `{}`); err == nil {
 		t.Error("a tool call succeeded after shutdown")
