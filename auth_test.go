@@ -227,7 +227,7 @@ func TestKeysStoredOnlyAsHashes(t *testing.T) {
 // dumpDatabase returns every value of every table, as text.
 func dumpDatabase(t *testing.T, st *store) string {
 	t.Helper()
-	tables, err := st.reader.Query("SELECT name FROM sqlite_schema WHERE type = 'table'")
+	tables, err := st.reader.Query("SELECT name FROM sqlite_schema WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL TABLE%'") // a contentless index cannot be read; its own tables are
 	if err != nil {
 		t.Fatal(err)
 	}

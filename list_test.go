@@ -210,7 +210,8 @@ func TestFoldCase(t *testing.T) {
 
 // TestListQueryPlan: with any filters, both list statements of one owner
 // search the owner+open+created_at index and need no sorting step; across
-// every owner, the staff list's indexes.
+// every owner, a search of 3 characters or more reads the tickets the
+// full-text index names, by rowid, and no other.
 func TestListQueryPlan(t *testing.T) {
 	e := newTestEnv(t)
 	plan := func(query string, args []any) string { return queryPlan(t, e.store, query, args) }
@@ -232,21 +233,28 @@ func TestListQueryPlan(t *testing.T) {
 			got := plan(query, a)
 			if !strings.Contains(got, "USING INDEX tickets_owner_open_created (owner=? AND open=?)") &&
 				!strings.Contains(got, "USING COVERING INDEX tickets_owner_open_created (owner=? AND open=?)") ||
-				strings.Contains(got, "TEMP B-TREE") || strings.Contains(got, "SCAN") {
+				strings.Contains(got, "TEMP B-TREE") || strings.Contains(got, "SCAN") || strings.Contains(got, "tickets_fts") {
 				t.Errorf("plan for %+v, %s:\n%s", f, query, got)
 			}
 		}
 	}
-	// Every owner's tickets (the staff list): the staff list's indexes,
-	// never the whole table in no order (TestStaffListQueryPlan has each).
-	count, page, args := listTicketsSQL(user{}, ticketFilter{AllOwners: true, Open: true, Search: "printer", Platform: "General", Priority: 2})
-	for _, query := range []string{count, page} {
-		a := args
-		if query == page {
-			a = append(a, 20, 0)
-		}
-		if got := plan(query, a); !regexp.MustCompile(`USING (COVERING )?INDEX tickets_`).MatchString(got) {
-			t.Errorf("plan for every owner's, %s:\n%s", query, got)
+	tableScan := regexp.MustCompile(`SCAN t($|;| )`)
+	for _, f := range []ticketFilter{
+		{AllOwners: true, Open: true, Search: "printer"},
+		{AllOwners: true, Open: false, Search: "日本語"},
+		{AllOwners: true, Open: false, Search: "printer", Platform: "General", Priority: 2},
+	} {
+		count, page, args := listTicketsSQL(user{}, f)
+		for _, query := range []string{count, page} {
+			a := args
+			if query == page {
+				a = append(a, 20, 0)
+			}
+			got := plan(query, a)
+			if !strings.Contains(got, "SEARCH t USING INTEGER PRIMARY KEY (rowid=?)") ||
+				!strings.Contains(got, "SCAN tickets_fts VIRTUAL TABLE INDEX") || tableScan.MatchString(got) {
+				t.Errorf("plan for %+v, %s:\n%s", f, query, got)
+			}
 		}
 	}
 }

@@ -289,6 +289,9 @@ func (s *store) open(ctx context.Context, path string, mode syncMode) error {
 	if err := s.migrate(ctx); err != nil {
 		return err
 	}
+	if err := s.checkSearchIndex(ctx); err != nil {
+		return err
+	}
 	if s.reader, err = openPool(path+common+"&_pragma=query_only(1)", readConns); err != nil {
 		return err
 	}

@@ -8,9 +8,11 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"modernc.org/sqlite"
 )
@@ -37,6 +39,13 @@ func init() {
 			b, _ := args[1].(string)
 			needle, _ := args[2].(string)
 			return containsFolded(a, needle) || containsFolded(b, needle), nil
+		},
+	})
+	// The Unicode version of foldCase, which the search index records.
+	sqlite.MustRegisterFunction("ticketd_unicode_version", &sqlite.FunctionImpl{
+		NArgs: 0, Deterministic: true,
+		Scalar: func(*sqlite.FunctionContext, []driver.Value) (driver.Value, error) {
+			return unicode.Version, nil
 		},
 	})
 }
@@ -104,6 +113,10 @@ type ticketFilter struct {
 	AssignedTo int64 // only the tickets assigned to this admin; 0 for any
 	Unassigned bool  // only the tickets for all staff
 	Pinned     *bool
+
+	// scanOnly has a search read every candidate row even where the index
+	// would narrow them: the road tests compare the index with.
+	scanOnly bool
 }
 
 // listTickets returns how many of the owner's tickets (every owner's, with
@@ -165,18 +178,27 @@ func (s *store) listTickets(ctx context.Context, owner user, f ticketFilter, off
 // filters in use are in the WHERE clause, so that a plain count needs only
 // the index on (owner, open, created_at), which also gives the order.
 // ticketd_match, not LIKE: every character of a search is literal.
+//
+// Across every owner's tickets, the search index narrows a search to the
+// tickets that may hold it, and ticketd_match still decides, so the answer
+// is the scan's. One owner's search keeps the scan of that owner's tickets,
+// which is faster for a customer's thousand tickets than listing every
+// ticket of the desk that holds a common word (README, Performance).
 func listTicketsSQL(owner user, f ticketFilter) (count, page string, args []any) {
 	var conds []string
 	cond := func(c string, a ...any) {
 		conds = append(conds, c)
 		args = append(args, a...)
 	}
+	needle := foldCase(f.Search)
+	match, useIndex := searchIndexMatch(needle)
+	useIndex = useIndex && f.AllOwners && !f.scanOnly
 	// Which index drives the query is decided here, not left to SQLite,
 	// which has no statistics to choose by: one owner's index for one
-	// owner's tickets, else the index of the staff list's filter. A unary +
-	// keeps a column's index out.
+	// owner's tickets, the search index when it narrows a search, else the
+	// index of the staff list's filter. A unary + keeps a column's index out.
 	col := func(name string) string {
-		if !f.AllOwners {
+		if useIndex || !f.AllOwners {
 			return "+" + name
 		}
 		return name
@@ -185,7 +207,11 @@ func listTicketsSQL(owner user, f ticketFilter) (count, page string, args []any)
 		cond("t.owner = ?", owner.ID)
 	}
 	if !f.AnyStatus {
-		cond("t.open = ?", f.Open)
+		open := "t.open"
+		if useIndex {
+			open = "+t.open"
+		}
+		cond(open+" = ?", f.Open)
 	}
 	if f.AssignedTo != 0 {
 		cond(col("t.assigned_to")+" = ?", f.AssignedTo)
@@ -197,7 +223,12 @@ func listTicketsSQL(owner user, f ticketFilter) (count, page string, args []any)
 		cond(col("t.pin")+" = ?", *f.Pinned)
 	}
 	if f.Search != "" {
-		cond("ticketd_match(t.subject, t.description, ?)", foldCase(f.Search))
+		if useIndex {
+			// The tickets whose text changed in a transaction not yet
+			// re-indexed (by another program) are candidates too.
+			cond("t.id IN (SELECT rowid / 2 FROM tickets_fts WHERE tickets_fts MATCH ? UNION ALL SELECT fts_rowid / 2 FROM tickets_fts_changed)", match)
+		}
+		cond("ticketd_match(t.subject, t.description, ?)", needle)
 	}
 	if f.Platform != "" {
 		cond(col("t.platform_key")+" = ?", foldCase(f.Platform))
@@ -221,4 +252,109 @@ func listTicketsSQL(owner user, f ticketFilter) (count, page string, args []any)
 			" ORDER BY t.created_at DESC, t.id DESC LIMIT ? OFFSET ?"
 	}
 	return count, page, args
+}
+
+// maxIndexedChars bounds how much of a search the index is asked for.
+// Every ticket that holds a search holds its first characters, so a prefix
+// narrows as safely as the whole, and each character past the third costs
+// the index one more trigram to read.
+const maxIndexedChars = 16
+
+// searchIndexMatch returns the FTS5 query that finds, in tickets_fts, every
+// ticket whose folded subject or description holds needle (already folded),
+// and maybe some others; ok is false when the index cannot serve needle.
+// The query asks for the rows that hold each trigram of needle's first
+// characters, in any place: the index keeps no positions. Each trigram is
+// one FTS5 string, so that every character is plain text to it, operators,
+// '*', '-' and parentheses included: only '"' is special inside, written
+// twice. The index cannot serve needles of fewer than 3 characters (it
+// holds trigrams of code points) or with a NUL (its tokenizer skips NULs;
+// skipping them in the text only adds candidates).
+func searchIndexMatch(needle string) (match string, ok bool) {
+	if utf8.RuneCountInString(needle) < 3 || strings.IndexByte(needle, 0) >= 0 {
+		return "", false
+	}
+	runes := []rune(firstChars(needle, maxIndexedChars))
+	var terms []string
+	for i := 0; i+3 <= len(runes); i++ {
+		term := `"` + strings.ReplaceAll(string(runes[i:i+3]), `"`, `""`) + `"`
+		if !slices.Contains(terms, term) {
+			terms = append(terms, term)
+		}
+	}
+	return strings.Join(terms, " AND "), true
+}
+
+// The statements of reindexChanged, prepared with the writer's.
+const (
+	textChangedSQL = "SELECT EXISTS (SELECT 1 FROM tickets_fts_changed)"
+	// One statement, in rowid order and each row's delete before its
+	// insert: FTS5 gathers rows in memory only while that holds, and writes
+	// out a segment at the first row that breaks it, and at the end of
+	// each statement that follows one that wrote.
+	reindexChangedSQL = `
+		INSERT INTO tickets_fts (tickets_fts, rowid, text)
+		SELECT command, fts_rowid, text FROM (
+			SELECT 'delete' AS command, fts_rowid, ticketd_fold(indexed) AS text, 0 AS step
+			FROM tickets_fts_changed WHERE indexed IS NOT NULL
+			UNION ALL
+			SELECT NULL, c.fts_rowid, ticketd_fold(CASE c.fts_rowid % 2 WHEN 0 THEN t.subject ELSE t.description END), 1
+			FROM tickets_fts_changed c JOIN tickets t ON t.id = c.fts_rowid / 2)
+		ORDER BY fts_rowid, step`
+	clearChangedSQL = "DELETE FROM tickets_fts_changed"
+)
+
+// reindexChanged brings tickets_fts up to date with the subjects and
+// descriptions the writer's transaction changed, which the triggers listed
+// in tickets_fts_changed. The writer runs it once per transaction, just
+// before committing, so that the index changes in the transaction of the
+// change, and once, however many changes the transaction holds.
+func (s *store) reindexChanged(ctx context.Context, tx *sql.Tx) error {
+	var changed bool
+	if err := s.stmt(ctx, tx, textChangedSQL).QueryRowContext(ctx).Scan(&changed); err != nil || !changed {
+		return err
+	}
+	for _, query := range []string{reindexChangedSQL, clearChangedSQL} {
+		if _, err := s.stmt(ctx, tx, query).ExecContext(ctx); err != nil {
+			return fmt.Errorf("re-index changed tickets: %w", err)
+		}
+	}
+	return nil
+}
+
+// checkSearchIndex rebuilds tickets_fts when the folding it holds is not
+// foldCase's: after the file was written by a ticketd built with other
+// Unicode tables. Until then a search could miss a ticket whose text folds
+// otherwise now, and deleting a row would hand FTS5 other text than it
+// holds.
+func (s *store) checkSearchIndex(ctx context.Context) error {
+	var version string
+	if err := s.writer.QueryRowContext(ctx, "SELECT unicode_version FROM search_index").Scan(&version); err != nil {
+		return fmt.Errorf("check search index: %w", err)
+	}
+	if version == unicode.Version {
+		return nil
+	}
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("rebuild search index: %w", err)
+	}
+	defer tx.Rollback()
+	for _, query := range []string{
+		"INSERT INTO tickets_fts (tickets_fts) VALUES ('delete-all')",
+		`INSERT INTO tickets_fts (rowid, text)
+		 SELECT 2 * id, ticketd_fold(subject) FROM tickets UNION ALL
+		 SELECT 2 * id + 1, ticketd_fold(description) FROM tickets
+		 ORDER BY 1`,
+		clearChangedSQL,
+		"UPDATE search_index SET unicode_version = ticketd_unicode_version()",
+	} {
+		if _, err := tx.ExecContext(ctx, query); err != nil {
+			return fmt.Errorf("rebuild search index: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("rebuild search index: %w", err)
+	}
+	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode"
 )
 
 func TestOpenStoreCreatesFile(t *testing.T) {
@@ -297,7 +298,7 @@ func TestUpgradeVersion1File(t *testing.T) {
 	}
 	defer st.close()
 	for query, want := range map[string]string{
-		"PRAGMA user_version": "2",
+		"PRAGMA user_version": "3",
 		"SELECT group_concat(email || ' ' || full_name || ' ' || admin || ' ' || disabled || ' ' || language || ' ' || max_api_calls, '; ') FROM users ORDER BY id":                                                                                        "alice@example.com Alice Liddell 0 0 en 100000; staff@example.com Sam Staff 1 0 en 100000",
 		"SELECT group_concat(id || ' ' || user_id || ' ' || (revoked_at IS NOT NULL), '; ') FROM api_keys ORDER BY id":                                                                                                                                     "1 1 0; 2 1 1; 3 2 0",
 		"SELECT group_concat(case_number || ' ' || subject || ' ' || resource_affected || ' ' || open || ' ' || completion || ' ' || note_count || ' ' || note_chars || ' ' || views || ' ' || coalesce(assigned_to, '-'), '; ') FROM tickets ORDER BY id": "6612765 Printer on fire! Website 1 0 2 46 1 -; 1715407 Old export Exports 0 100 2 45 0 -; 2575302 Staff own ticket General 1 0 1 22 0 -",
@@ -307,6 +308,8 @@ func TestUpgradeVersion1File(t *testing.T) {
 		"SELECT version FROM credentials":               "0",
 		"PRAGMA integrity_check":                        "ok",
 		"SELECT count(*) FROM pragma_foreign_key_check": "0",
+		"SELECT unicode_version FROM search_index":      unicode.Version,
+		`SELECT group_concat(DISTINCT rowid / 2) FROM tickets_fts WHERE tickets_fts MATCH '("pri" AND "rin" AND "nte") OR ("exp" AND "xpo")'`: "1,2", // the search index was built
 	} {
 		var got string
 		if err := st.reader.QueryRow(query).Scan(&got); err != nil {

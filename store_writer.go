@@ -128,6 +128,9 @@ func (s *store) commitBatch(batch []*writeOp, results []error) error {
 		if results[0] = runOp(ctx, tx, batch[0]); results[0] != nil {
 			return nil // nothing to commit; the deferred rollback undoes it
 		}
+		if err := s.reindexChanged(ctx, tx); err != nil {
+			return err
+		}
 		return tx.Commit()
 	}
 	for i, op := range batch {
@@ -142,6 +145,9 @@ func (s *store) commitBatch(batch []*writeOp, results []error) error {
 		if _, err := s.stmt(ctx, tx, releaseSavepointSQL).ExecContext(ctx); err != nil {
 			return err
 		}
+	}
+	if err := s.reindexChanged(ctx, tx); err != nil {
+		return err
 	}
 	return tx.Commit()
 }
@@ -174,6 +180,7 @@ var preparedWrites = []string{
 	changeTicketSQL, updatedTicketSQL, ticketIDSQL, ticketOwnerSQL, explainMissSQL, resolveTicketSQL, reopenTicketSQL,
 	staffStateSQL, staffUpdateSQL, deleteTicketSQL,
 	countViewSQL,
+	textChangedSQL, reindexChangedSQL, clearChangedSQL,
 }
 
 // preparedReads are the read pool's statements, prepared once at start-up.
