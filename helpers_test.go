@@ -82,11 +82,12 @@ type callCounts struct {
 type envOption func(*envConfig)
 
 type envConfig struct {
-	cors      corsPolicy
-	platforms *platformList
-	rateLimit int
-	realClock bool
-	server    []serverOption
+	cors        corsPolicy
+	platforms   *platformList
+	rateLimit   int
+	realClock   bool
+	server      []serverOption
+	searchIndex searchIndexSetting
 }
 
 // withRealClock runs the env on the real clock: what a browser sees.
@@ -114,6 +115,11 @@ func withPlatforms(flagValue string) envOption {
 	}
 }
 
+// withSearchIndex is serve -search-index.
+func withSearchIndex() envOption {
+	return func(c *envConfig) { c.searchIndex = searchIndexOn }
+}
+
 // withRateLimit is serve -rate-limit.
 func withRateLimit(n int) envOption {
 	return func(c *envConfig) { c.rateLimit = n }
@@ -138,7 +144,7 @@ func newTestEnv(t testing.TB, opts ...envOption) *testEnv {
 	if cfg.realClock {
 		now = nil
 	}
-	st, err := openStore(context.Background(), e.dbPath, storeOptions{now: now, seed: &seed, log: logger})
+	st, err := openStore(context.Background(), e.dbPath, storeOptions{now: now, seed: &seed, log: logger, searchIndex: cfg.searchIndex})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}

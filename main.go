@@ -40,7 +40,7 @@ func main() {
 
 const usageText = `usage:
   ticketd [serve] [-addr 127.0.0.1:8080] [-db ticketd.db] [-sync normal|full] [-cors ORIGINS] [-demo]
-          [-platforms LIST] [-rate-limit N] [-secure-cookies] [-max-batch 64]
+          [-platforms LIST] [-rate-limit N] [-secure-cookies] [-max-batch 64] [-search-index]
   ticketd key create -email EMAIL [-name "Full Name"] [-admin] [-db FILE]
   ticketd key list   [-db FILE]
   ticketd key revoke KEY_ID [-db FILE]
@@ -151,6 +151,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	platformsFlag := fs.String("platforms", "", "comma-separated platform names replacing the default list")
 	rateLimit := fs.Int("rate-limit", 0, "API calls each user may make in any 60 seconds (0: no limit)")
 	secureCookies := fs.Bool("secure-cookies", false, "mark the desk's session cookie Secure also without TLS (behind a TLS proxy)")
+	searchIndexFlag := fs.Bool("search-index", false, "keep a full-text index that makes searches across every ticket fast; each change of a subject or description then costs more (README, Performance)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -191,7 +192,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer lock.Close() // after st.close below: see lockForServing
-	st, err := openStore(ctx, *dbPath, storeOptions{sync: mode, maxBatch: *maxBatch, log: logger})
+	search := searchIndexOff
+	if *searchIndexFlag {
+		search = searchIndexOn
+	}
+	st, err := openStore(ctx, *dbPath, storeOptions{sync: mode, maxBatch: *maxBatch, log: logger, searchIndex: search})
 	if err != nil {
 		return err
 	}

@@ -757,3 +757,67 @@ func TestShutdownWhenKeyUseCannotBeWritten(t *testing.T) {
 		t.Errorf("the failed write is not logged:\n%s", logs)
 	}
 }
+
+// TestServeSearchIndex: serve -search-index builds the index over a file's
+// tickets (here one of version 1, upgraded on the way) and staff searches
+// use it; served again without the flag, the index is emptied, and every
+// search answers as it did.
+func TestServeSearchIndex(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "v1.db")
+	data, err := os.ReadFile("testdata/v1.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(db, data, 0o600)
+	const staffKey = "tkd_pr-r38Y0mSOPSKUofoYbkPYEoxnvdsRgxgu48bYc0qg" // testdata/v1.md
+	searches := []string{
+		`{"search":"PRINTER ON","status":"all"}`, `{"search":"export","status":"all"}`,
+		`{"search":"own ticket"}`, `{"search":"nowhere","status":"all"}`, `{"search":"Fi"}`,
+	}
+	serve := func(args ...string) (answers []string, logs string) {
+		t.Helper()
+		ctx, cancel := context.WithCancel(context.Background())
+		p := startServe(t, ctx, func(string) string { return "" }, append([]string{"-db", db}, args...)...)
+		for _, body := range searches {
+			r := postTo(t, p.addr, "/staff/tickets/fetch", staffKey, body)
+			if r.status != 200 {
+				t.Errorf("%s: %d %s", body, r.status, r.body)
+			}
+			// The answers differ in Telemetry only, which counts the calls.
+			answers = append(answers, regexp.MustCompile(`,"Telemetry":\{[^}]*\}\}$`).ReplaceAllString(r.body, "}"))
+		}
+		cancel()
+		if err := <-p.done; err != nil {
+			t.Fatalf("serve: %v", err)
+		}
+		return answers, p.logs.String()
+	}
+	indexed, logs := serve("-search-index")
+	if !strings.Contains(logs, `msg="search index built"`) {
+		t.Errorf("no build in the log:\n%s", logs)
+	}
+	const printer = `{"Response":true,"Data":{"TotalTickets":1,"Page":1,"Limit":20,"TotalPages":1,"Tickets":[{"CaseNumber":"6612765",`
+	if !strings.HasPrefix(indexed[0], printer) {
+		t.Errorf("search PRINTER ON: %s, want it to begin %s", indexed[0], printer)
+	}
+	if want := `{"Response":true,"Data":{"TotalTickets":0,"Page":1,"Limit":20,"TotalPages":0,"Tickets":[]}}`; indexed[3] != want {
+		t.Errorf("search nowhere: %s, want %s", indexed[3], want)
+	}
+	scanned, logs := serve()
+	if !strings.Contains(logs, `msg="search index off and emptied"`) {
+		t.Errorf("no emptying in the log:\n%s", logs)
+	}
+	for i := range searches {
+		if indexed[i] != scanned[i] {
+			t.Errorf("%s: through the index\n%s\nthrough the scan\n%s", searches[i], indexed[i], scanned[i])
+		}
+	}
+	st, err := openStore(context.Background(), db, storeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.close()
+	if st.searchIndexed {
+		t.Error("the index is still on after serving without -search-index")
+	}
+}

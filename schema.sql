@@ -149,7 +149,8 @@ CREATE TABLE desk_links (
     expires_at INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
 
--- migration 3: the search index (store_search.go).
+-- migration 3: the search index (store_search.go), empty and off until
+-- serve -search-index turns it on.
 
 -- The trigram index that narrows searches of 3 characters or more. It
 -- holds each ticket's subject and description folded by ticketd_fold, the
@@ -160,59 +161,27 @@ CREATE TABLE desk_links (
 -- subject and 2·id + 1 for the description, so that a change of one field
 -- re-indexes only that field. The index only narrows (ticketd_match
 -- decides), so it keeps no positions (detail=none) and no lengths
--- (columnsize=0): a search asks for rows holding each of its trigrams.
--- Contentless: it answers rowids only, and a row is deleted by handing it
--- the text it holds ('delete'), which tickets_fts_changed keeps. Both
--- halve what each change writes against a table that keeps positions and
--- content (README, Performance).
+-- (columnsize=0): a search asks for the rows that hold each of its
+-- trigrams. Contentless: it answers rowids only, and a row is deleted by
+-- handing FTS5 the text it holds, which tickets_fts_changed keeps.
 CREATE VIRTUAL TABLE tickets_fts USING fts5(
     text, content = '', detail = none, columnsize = 0, tokenize = 'trigram case_sensitive 1');
 
 -- The tickets_fts rows whose text changed in the current transaction, with
 -- the text the index holds for each (NULL: none), as it was before the
--- transaction's first change of it. The triggers add them; the writer
--- re-indexes them all just before it commits (reindexChanged), so the
--- index changes in the transaction of the change, once however many
--- changes it holds: FTS5 writes out a new index segment whenever a
--- statement begins after it was written, so re-indexing in the triggers
--- would write one per change. Searches read the tickets named here too,
--- so that a change made by another program is found before ticketd
--- re-indexes it.
+-- transaction's first change of it. The triggers that fill it exist while
+-- the index is on (searchIndexTriggers); the writer re-indexes the rows
+-- just before it commits (reindexChanged).
 CREATE TABLE tickets_fts_changed (
     fts_rowid INTEGER PRIMARY KEY,
     indexed   TEXT
 ) STRICT;
 
-CREATE TRIGGER tickets_fts_insert AFTER INSERT ON tickets BEGIN
-    INSERT OR IGNORE INTO tickets_fts_changed VALUES (2 * new.id, NULL), (2 * new.id + 1, NULL);
-END;
-
--- Only a change of the text: views, resolves and staff fields, and an
--- update that sets the same text, leave the index alone.
-CREATE TRIGGER tickets_fts_subject AFTER UPDATE OF subject ON tickets
-WHEN new.subject != old.subject BEGIN
-    INSERT OR IGNORE INTO tickets_fts_changed VALUES (2 * new.id, old.subject);
-END;
-
-CREATE TRIGGER tickets_fts_description AFTER UPDATE OF description ON tickets
-WHEN new.description != old.description BEGIN
-    INSERT OR IGNORE INTO tickets_fts_changed VALUES (2 * new.id + 1, old.description);
-END;
-
-CREATE TRIGGER tickets_fts_delete AFTER DELETE ON tickets BEGIN
-    INSERT OR IGNORE INTO tickets_fts_changed VALUES (2 * old.id, old.subject), (2 * old.id + 1, old.description);
-END;
-
-INSERT INTO tickets_fts (rowid, text)
-SELECT 2 * id, ticketd_fold(subject) FROM tickets UNION ALL
-SELECT 2 * id + 1, ticketd_fold(description) FROM tickets
-ORDER BY 1;
-
--- One row: the Unicode version of the folding tickets_fts holds. A ticketd
--- built with other Unicode tables folds some letters otherwise, so it
--- rebuilds the index when it opens the file (checkSearchIndex).
+-- One row: the Unicode version of the folding tickets_fts holds, NULL while
+-- the index is off. A ticketd built with other Unicode tables folds some
+-- letters otherwise, so it rebuilds the index (setSearchIndex).
 CREATE TABLE search_index (
     id              INTEGER PRIMARY KEY CHECK (id = 1),
-    unicode_version TEXT    NOT NULL
+    unicode_version TEXT
 ) STRICT;
-INSERT INTO search_index (id, unicode_version) VALUES (1, ticketd_unicode_version());
+INSERT INTO search_index (id, unicode_version) VALUES (1, NULL);

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -82,7 +83,7 @@ func searchBothWays(t *testing.T, st *store, f ticketFilter) (total int64, usedI
 // deleted; random searches, most of them pieces of the tickets' text in
 // another letter case, answer the same through the index as through the scan.
 func TestSearchIndexMatchesScan(t *testing.T) {
-	e := newTestEnv(t)
+	e := newTestEnv(t, withSearchIndex())
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(14, 14))
 	var owners []user
@@ -198,7 +199,7 @@ func FuzzSearchIndex(f *testing.F) {
 	} {
 		f.Add(seed[0], seed[1], seed[2], seed[3])
 	}
-	e := newTestEnv(f)
+	e := newTestEnv(f, withSearchIndex())
 	_, owner := e.addUser("fuzz@example.com", "F", false)
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, subject, description, newSubject, search string) {
@@ -229,7 +230,7 @@ func FuzzSearchIndex(f *testing.F) {
 // foldCase folds alike and the trigram tokenizer's own folding does not,
 // and FTS5 syntax in a search is plain text.
 func TestSearchIndexFolding(t *testing.T) {
-	e := newTestEnv(t)
+	e := newTestEnv(t, withSearchIndex())
 	_, u := e.addUser("a@example.com", "A", false)
 	subjects := map[string]string{}
 	for _, s := range []string{
@@ -337,7 +338,7 @@ func indexedTickets(t *testing.T, st *store, search string) []string {
 // and description in the change's own transaction, and no other change
 // touches it.
 func TestSearchIndexFollowsChanges(t *testing.T) {
-	e := newTestEnv(t)
+	e := newTestEnv(t, withSearchIndex())
 	ctx := context.Background()
 	_, u := e.addUser("a@example.com", "A", false)
 	c := e.addTicket(u, "Printer on fire")
@@ -417,7 +418,7 @@ func TestSearchIndexFollowsChanges(t *testing.T) {
 // (here straight SQL, not the writer) is found by searches at once, through
 // tickets_fts_changed, and indexed by the writer's next transaction.
 func TestSearchFindsChangesMadeElsewhere(t *testing.T) {
-	e := newTestEnv(t)
+	e := newTestEnv(t, withSearchIndex())
 	_, u := e.addUser("a@example.com", "A", false)
 	tk, err := e.store.createTicket(context.Background(), u, newTicket{Subject: "Printer on fire", Description: "It smokes", Priority: 1, ResourceAffected: "General"})
 	if err != nil {
@@ -450,7 +451,7 @@ func TestSearchFindsChangesMadeElsewhere(t *testing.T) {
 // TestSearchIndexRebuiltForOtherUnicode: a file whose index was folded with
 // other Unicode tables than this ticketd's gets it rebuilt when opened.
 func TestSearchIndexRebuiltForOtherUnicode(t *testing.T) {
-	e := newTestEnv(t)
+	e := newTestEnv(t, withSearchIndex())
 	_, u := e.addUser("a@example.com", "A", false)
 	c := e.addTicket(u, "Printer on fire")
 	ctx := context.Background()
@@ -466,7 +467,7 @@ func TestSearchIndexRebuiltForOtherUnicode(t *testing.T) {
 		t.Fatalf("the emptied index still finds %v", got)
 	}
 	e.store.close()
-	st, err := openStore(ctx, e.dbPath, storeOptions{})
+	st, err := openStore(ctx, e.dbPath, storeOptions{searchIndex: searchIndexOn})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -478,4 +479,100 @@ func TestSearchIndexRebuiltForOtherUnicode(t *testing.T) {
 	if err := st.reader.QueryRow("SELECT unicode_version FROM search_index").Scan(&version); err != nil || version != unicode.Version {
 		t.Errorf("search_index records %q, %v; want %s", version, err, unicode.Version)
 	}
+}
+
+// TestSearchIndexOnAndOff: serve -search-index builds the index over the
+// tickets already there; a server without it empties the index, and its
+// changes no longer touch it; commands (searchIndexAsIs) leave it as it
+// is. Searches answer alike in every state.
+func TestSearchIndexOnAndOff(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ticketd.db")
+	open := func(setting searchIndexSetting) *store {
+		t.Helper()
+		st, err := openStore(ctx, path, storeOptions{searchIndex: setting})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	state := func(st *store) string {
+		t.Helper()
+		var version sql.NullString
+		var triggers int
+		if err := st.reader.QueryRow(`SELECT (SELECT unicode_version FROM search_index),
+			(SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND name LIKE 'tickets_fts_%')`).Scan(&version, &triggers); err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprintf("indexed %v, version %q, %d triggers", st.searchIndexed, version.String, triggers)
+	}
+	on := fmt.Sprintf("indexed true, version %q, 4 triggers", unicode.Version)
+	const off = `indexed false, version "", 0 triggers`
+	search := func(st *store, term string, want int64) {
+		t.Helper()
+		n, _ := searchBothWays(t, st, ticketFilter{Open: true, Search: term})
+		if n != want {
+			t.Errorf("search %q: %d tickets, want %d", term, n, want)
+		}
+	}
+
+	st := open(searchIndexAsIs)
+	if got := state(st); got != off {
+		t.Errorf("a new file: %s, want %s", got, off)
+	}
+	_, hash := newAPIKey()
+	if _, err := st.addKey(ctx, "a@example.com", "A", false, hash); err != nil {
+		t.Fatal(err)
+	}
+	_, owner, err := st.userByKeyHash(ctx, hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, err := st.createTicket(ctx, owner, newTicket{Subject: "Printer on fire", Description: "It smokes", Priority: 1, ResourceAffected: "General"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	search(st, "PRINTER", 1)
+	st.close()
+
+	st = open(searchIndexOn)
+	if got := state(st); got != on {
+		t.Errorf("turned on: %s, want %s", got, on)
+	}
+	if got := indexedTickets(t, st, "printer"); !slices.Equal(got, []string{tk.CaseNumber}) {
+		t.Errorf("turned on, the index finds %v, want the ticket made before", got)
+	}
+	st.close()
+
+	st = open(searchIndexAsIs)
+	if got := state(st); got != on {
+		t.Errorf("opened by a command: %s, want %s", got, on)
+	}
+	st.close()
+
+	st = open(searchIndexOff)
+	if got := state(st); got != off {
+		t.Errorf("turned off: %s, want %s", got, off)
+	}
+	subject := "Scanner jammed"
+	if _, err := st.updateTicket(ctx, owner, tk.CaseNumber, ticketChange{Subject: &subject}); err != nil {
+		t.Fatal(err)
+	}
+	var rows int
+	if err := st.reader.QueryRow(`SELECT count(*) FROM tickets_fts WHERE tickets_fts MATCH '"pri" OR "sca" OR "smo"'`).Scan(&rows); err != nil || rows != 0 {
+		t.Errorf("turned off, the index holds %d rows, %v", rows, err)
+	}
+	search(st, "scanner", 1)
+	search(st, "printer", 0)
+	st.close()
+
+	st = open(searchIndexOn)
+	defer st.close()
+	if got := indexedTickets(t, st, "scanner"); !slices.Equal(got, []string{tk.CaseNumber}) {
+		t.Errorf("turned on again, the index finds %v for the new subject", got)
+	}
+	if got := indexedTickets(t, st, "printer"); len(got) != 0 {
+		t.Errorf("turned on again, the index finds %v for the old subject", got)
+	}
+	search(st, "scanner", 1)
 }

@@ -91,6 +91,8 @@ type store struct {
 	// beforeTicketRead, when set, runs in fetchTicket after the view is
 	// counted and before the ticket is read: tests hold a fetch there.
 	beforeTicketRead func()
+	// searchIndexed: the search index is on and may narrow searches (setSearchIndex).
+	searchIndexed bool
 
 	// The database file as it was opened, to notice when its path no
 	// longer names it (see watchFile); gone is set once it does not.
@@ -120,6 +122,8 @@ type storeOptions struct {
 	now      func() time.Time // the clock; tests pin it
 	seed     *[32]byte        // seeds case numbers and user tokens; tests pin it
 	log      *slog.Logger     // where a removed database file is reported; nil: slog.Default()
+
+	searchIndex searchIndexSetting // serve -search-index; commands leave it as it is
 }
 
 // defaultMaxBatch bounds group commit. Batches stay small in practice
@@ -190,7 +194,7 @@ func openStore(ctx context.Context, path string, opts storeOptions) (*store, err
 		closing:       make(chan struct{}),
 		log:           opts.log,
 	}
-	err = s.open(ctx, path, opts.sync)
+	err = s.open(ctx, path, opts.sync, opts.searchIndex)
 	if err == nil {
 		err = s.rememberFile(path)
 	}
@@ -274,7 +278,7 @@ func (s *store) fileProblem() string {
 	return ""
 }
 
-func (s *store) open(ctx context.Context, path string, mode syncMode) error {
+func (s *store) open(ctx context.Context, path string, mode syncMode, search searchIndexSetting) error {
 	// busy_timeout comes first so that the pragmas after it wait out another
 	// process (a "ticketd key" command) instead of failing.
 	common := "?_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)"
@@ -289,7 +293,7 @@ func (s *store) open(ctx context.Context, path string, mode syncMode) error {
 	if err := s.migrate(ctx); err != nil {
 		return err
 	}
-	if err := s.checkSearchIndex(ctx); err != nil {
+	if err := s.setSearchIndex(ctx, search); err != nil {
 		return err
 	}
 	if s.reader, err = openPool(path+common+"&_pragma=query_only(1)", readConns); err != nil {

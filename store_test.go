@@ -282,7 +282,8 @@ func TestPanicInAWriteIsAnError(t *testing.T) {
 
 // TestUpgradeVersion1File opens a database written by the version-1 release
 // (testdata/v1.md says how it was made): it is upgraded in place and keeps
-// every user, key, ticket, note and statistic.
+// every user, key, ticket, note and statistic; the search index, asked for,
+// is built over its tickets.
 func TestUpgradeVersion1File(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "v1.db")
 	data, err := os.ReadFile("testdata/v1.db")
@@ -292,7 +293,7 @@ func TestUpgradeVersion1File(t *testing.T) {
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	st, err := openStore(context.Background(), path, storeOptions{})
+	st, err := openStore(context.Background(), path, storeOptions{searchIndex: searchIndexOn})
 	if err != nil {
 		t.Fatal(err)
 	}
