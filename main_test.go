@@ -699,12 +699,7 @@ func TestTelemetrySurvivesRestart(t *testing.T) {
 // TestServeUpgradesVersion1File: a database of the previous release serves
 // at once, its keys, tickets and notes intact.
 func TestServeUpgradesVersion1File(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "v1.db")
-	data, err := os.ReadFile("testdata/v1.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(db, data, 0o600)
+	db := copyOfV1File(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() { cancel() }()
 	p := startServe(t, ctx, func(string) string { return "" }, "-db", db)
@@ -763,12 +758,7 @@ func TestShutdownWhenKeyUseCannotBeWritten(t *testing.T) {
 // use it; served again without the flag, the index is emptied, and every
 // search answers as it did.
 func TestServeSearchIndex(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "v1.db")
-	data, err := os.ReadFile("testdata/v1.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(db, data, 0o600)
+	db := copyOfV1File(t)
 	const staffKey = "tkd_pr-r38Y0mSOPSKUofoYbkPYEoxnvdsRgxgu48bYc0qg" // testdata/v1.md
 	searches := []string{
 		`{"search":"PRINTER ON","status":"all"}`, `{"search":"export","status":"all"}`,

@@ -160,12 +160,14 @@ CREATE TABLE desk_links (
 -- a search must find. One row per ticket and field, rowid 2·id for the
 -- subject and 2·id + 1 for the description, so that a change of one field
 -- re-indexes only that field. The index only narrows (ticketd_match
--- decides), so it keeps no positions (detail=none) and no lengths
--- (columnsize=0): a search asks for the rows that hold each of its
--- trigrams. Contentless: it answers rowids only, and a row is deleted by
--- handing FTS5 the text it holds, which tickets_fts_changed keeps.
+-- decides), so it keeps no lengths (columnsize=0); it keeps positions, so
+-- that a search asks for its trigrams in a row, not merely in one ticket:
+-- without them a term no ticket holds but made of common trigrams
+-- ("thent") had to read ~100,000 candidates (README, Performance).
+-- Contentless: it answers rowids only, and a row is deleted by handing
+-- FTS5 the text it holds, which tickets_fts_changed keeps.
 CREATE VIRTUAL TABLE tickets_fts USING fts5(
-    text, content = '', detail = none, columnsize = 0, tokenize = 'trigram case_sensitive 1');
+    text, content = '', columnsize = 0, tokenize = 'trigram case_sensitive 1');
 
 -- The tickets_fts rows whose text changed in the current transaction, with
 -- the text the index holds for each (NULL: none), as it was before the

@@ -8,7 +8,6 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -265,26 +264,17 @@ const maxIndexedChars = 16
 // searchIndexMatch returns the FTS5 query that finds, in tickets_fts, every
 // ticket whose folded subject or description holds needle (already folded),
 // and maybe some others; ok is false when the index cannot serve needle.
-// The query asks for the rows that hold each trigram of needle's first
-// characters, in any place: the index keeps no positions. Each trigram is
-// one FTS5 string, so that every character is plain text to it, operators,
-// '*', '-' and parentheses included: only '"' is special inside, written
-// twice. The index cannot serve needles of fewer than 3 characters (it
-// holds trigrams of code points) or with a NUL (its tokenizer skips NULs;
-// skipping them in the text only adds candidates).
+// The query is one FTS5 string, the trigrams of needle's first characters
+// in a row, so that every character of needle is plain text to it,
+// operators, '*', '-' and parentheses included: only '"' is special inside,
+// written twice. The index cannot serve needles of fewer than 3 characters
+// (it holds trigrams of code points) or with a NUL (its tokenizer skips
+// NULs; skipping them in the text only adds candidates).
 func searchIndexMatch(needle string) (match string, ok bool) {
 	if utf8.RuneCountInString(needle) < 3 || strings.IndexByte(needle, 0) >= 0 {
 		return "", false
 	}
-	runes := []rune(firstChars(needle, maxIndexedChars))
-	var terms []string
-	for i := 0; i+3 <= len(runes); i++ {
-		term := `"` + strings.ReplaceAll(string(runes[i:i+3]), `"`, `""`) + `"`
-		if !slices.Contains(terms, term) {
-			terms = append(terms, term)
-		}
-	}
-	return strings.Join(terms, " AND "), true
+	return `"` + strings.ReplaceAll(firstChars(needle, maxIndexedChars), `"`, `""`) + `"`, true
 }
 
 // The statements of reindexChanged, prepared with the writer's.
@@ -310,8 +300,12 @@ const (
 // descriptions the writer's transaction changed, which the triggers listed
 // in tickets_fts_changed. The writer runs it once per transaction, just
 // before committing, so that the index changes in the transaction of the
-// change, and once, however many changes the transaction holds.
+// change, and once, however many changes the transaction holds. While
+// the index is off, no trigger lists a change.
 func (s *store) reindexChanged(ctx context.Context, tx *sql.Tx) error {
+	if !s.searchIndexed {
+		return nil
+	}
 	var changed bool
 	if err := s.stmt(ctx, tx, textChangedSQL).QueryRowContext(ctx).Scan(&changed); err != nil || !changed {
 		return err
@@ -358,7 +352,7 @@ var searchIndexTriggers = []string{
 
 // setSearchIndex turns the search index on or off, in one transaction, and
 // records in s whether searches may use it. Turning it on indexes every
-// ticket (about 20 s at 1,000,000 tickets, README); it is also rebuilt
+// ticket (55 s at 1,000,000 tickets, README); it is also rebuilt
 // when the file's index was folded by a ticketd with other Unicode tables,
 // since a search could then miss a ticket whose text folds otherwise now,
 // and a row's delete would hand FTS5 other text than it holds.

@@ -280,11 +280,10 @@ func TestPanicInAWriteIsAnError(t *testing.T) {
 	}
 }
 
-// TestUpgradeVersion1File opens a database written by the version-1 release
-// (testdata/v1.md says how it was made): it is upgraded in place and keeps
-// every user, key, ticket, note and statistic; the search index, asked for,
-// is built over its tickets.
-func TestUpgradeVersion1File(t *testing.T) {
+// copyOfV1File copies testdata/v1.db, a file of the version-1 release,
+// into a temporary folder and returns the copy's path.
+func copyOfV1File(t *testing.T) string {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "v1.db")
 	data, err := os.ReadFile("testdata/v1.db")
 	if err != nil {
@@ -293,6 +292,15 @@ func TestUpgradeVersion1File(t *testing.T) {
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return path
+}
+
+// TestUpgradeVersion1File opens a database written by the version-1 release
+// (testdata/v1.md says how it was made): it is upgraded in place and keeps
+// every user, key, ticket, note and statistic; the search index, asked for,
+// is built over its tickets.
+func TestUpgradeVersion1File(t *testing.T) {
+	path := copyOfV1File(t)
 	st, err := openStore(context.Background(), path, storeOptions{searchIndex: searchIndexOn})
 	if err != nil {
 		t.Fatal(err)
