@@ -18,7 +18,7 @@ import (
 
 // The search benchmarks run over a desk of 1,000,000 tickets of 1,000
 // customers with the search index on, built once and kept under
-// os.TempDir() (a few minutes to build, ~1 GB), keyed by benchCorpusVersion
+// os.TempDir() (about 4 minutes to build, 1.4 GB), keyed by benchCorpusVersion
 // and schema.sql: the tickets are written with the index off, then the index
 // is turned on as serve -search-index does (BuildIndexSeconds), and 20,000
 // subjects are changed one transaction each, so that the index has the small
