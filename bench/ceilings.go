@@ -19,9 +19,9 @@ import (
 	"modernc.org/sqlite"
 )
 
-// ticketd's schema.sql calls two SQL functions of ticketd's (its search
-// index triggers fold the text they index), so ceiling (b), which runs that
-// schema, registers them as ticketd does (store_search.go).
+// ticketd's schema.sql calls ticketd_fold (migration 2 folds each ticket's
+// platform into platform_key), so ceiling (b), which runs that schema,
+// registers it as ticketd does (store_search.go).
 func init() {
 	sqlite.MustRegisterFunction("ticketd_fold", &sqlite.FunctionImpl{
 		NArgs: 1, Deterministic: true, VolatileArgs: true,
