@@ -330,24 +330,25 @@ const (
 )
 
 // searchIndexTriggers list in tickets_fts_changed every ticket field whose
-// text a statement changes, while the index is on. Only a change of the
-// text: views, resolves and staff fields, and an update that sets the same
-// text, leave the index alone.
-var searchIndexTriggers = []string{
-	`CREATE TRIGGER IF NOT EXISTS tickets_fts_insert AFTER INSERT ON tickets BEGIN
+// text a statement changes, while the index is on: each trigger's name and
+// what follows it in CREATE TRIGGER. Only a change of the text: views,
+// resolves and staff fields, and an update that sets the same text, leave
+// the index alone. Turning the index off drops every one named here.
+var searchIndexTriggers = [][2]string{
+	{"tickets_fts_insert", `AFTER INSERT ON tickets BEGIN
 		INSERT OR IGNORE INTO tickets_fts_changed VALUES (2 * new.id, NULL), (2 * new.id + 1, NULL);
-	END`,
-	`CREATE TRIGGER IF NOT EXISTS tickets_fts_subject AFTER UPDATE OF subject ON tickets
+	END`},
+	{"tickets_fts_subject", `AFTER UPDATE OF subject ON tickets
 	WHEN new.subject != old.subject BEGIN
 		INSERT OR IGNORE INTO tickets_fts_changed VALUES (2 * new.id, old.subject);
-	END`,
-	`CREATE TRIGGER IF NOT EXISTS tickets_fts_description AFTER UPDATE OF description ON tickets
+	END`},
+	{"tickets_fts_description", `AFTER UPDATE OF description ON tickets
 	WHEN new.description != old.description BEGIN
 		INSERT OR IGNORE INTO tickets_fts_changed VALUES (2 * new.id + 1, old.description);
-	END`,
-	`CREATE TRIGGER IF NOT EXISTS tickets_fts_delete AFTER DELETE ON tickets BEGIN
+	END`},
+	{"tickets_fts_delete", `AFTER DELETE ON tickets BEGIN
 		INSERT OR IGNORE INTO tickets_fts_changed VALUES (2 * old.id, old.subject), (2 * old.id + 1, old.description);
-	END`,
+	END`},
 }
 
 // setSearchIndex turns the search index on or off, in one transaction, and
@@ -368,17 +369,21 @@ func (s *store) setSearchIndex(ctx context.Context, setting searchIndexSetting) 
 		return nil
 	}
 	steps := []string{"INSERT INTO tickets_fts (tickets_fts) VALUES ('delete-all')", clearChangedSQL}
+	for _, trigger := range searchIndexTriggers {
+		if setting == searchIndexOn {
+			steps = append(steps, "CREATE TRIGGER IF NOT EXISTS "+trigger[0]+" "+trigger[1])
+		} else {
+			steps = append(steps, "DROP TRIGGER IF EXISTS "+trigger[0])
+		}
+	}
 	if setting == searchIndexOn {
-		steps = append(steps, searchIndexTriggers...)
 		steps = append(steps, `INSERT INTO tickets_fts (rowid, text)
 			SELECT 2 * id, ticketd_fold(subject) FROM tickets UNION ALL
 			SELECT 2 * id + 1, ticketd_fold(description) FROM tickets
 			ORDER BY 1`,
 			"UPDATE search_index SET unicode_version = ticketd_unicode_version()")
 	} else {
-		steps = append(steps, "DROP TRIGGER IF EXISTS tickets_fts_insert", "DROP TRIGGER IF EXISTS tickets_fts_subject",
-			"DROP TRIGGER IF EXISTS tickets_fts_description", "DROP TRIGGER IF EXISTS tickets_fts_delete",
-			"UPDATE search_index SET unicode_version = NULL")
+		steps = append(steps, "UPDATE search_index SET unicode_version = NULL")
 	}
 	began := time.Now()
 	tx, err := s.writer.BeginTx(ctx, nil)
